@@ -1,0 +1,1 @@
+"""larkdesk Feishu ingress, workers and the outbound Feishu client."""

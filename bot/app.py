@@ -1,0 +1,83 @@
+"""The one aiohttp app factory: tests, `larkdesk serve` and benchmarks all build the app here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+import structlog
+from aiohttp import web
+
+from bot.handlers.messages import MessageHandler, echo_responder
+from bot.ingress import Ingress
+from bot.services import Services
+from bot.verify import CallbackVerifier
+from bot.workers import WorkerPool
+from config.settings import Settings
+from observability.health import add_health_routes
+
+log = structlog.get_logger("bot.app")
+
+SERVICES = web.AppKey("services", Services)
+WORKERS = web.AppKey("workers", WorkerPool)
+
+
+def register_default_handlers(services: Services) -> None:
+    settings = services.settings
+    services.registry.add_event(
+        "im.message.receive_v1",
+        MessageHandler(
+            services.feishu,
+            echo_responder(settings.bot_language),
+            bot_open_id=settings.feishu_bot_open_id,
+            language=settings.bot_language,
+        ),
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    redis: aioredis.Redis | None = None,
+    services: Services | None = None,
+    run_workers: bool = True,
+) -> web.Application:
+    services = services or Services.build(settings, redis=redis)
+    if not services.registry.event_types:
+        register_default_handlers(services)
+    app = web.Application(client_max_size=max(settings.event_max_body_bytes, 1024 * 1024) * 16)
+    app[SERVICES] = services
+
+    ingress = Ingress(
+        CallbackVerifier(settings.feishu_verification_token, settings.feishu_encrypt_key, settings.event_max_skew_s),
+        services.queue,
+        services.registry,
+        max_body_bytes=settings.event_max_body_bytes,
+        callback_timeout_s=settings.callback_timeout_s,
+    )
+    app.router.add_post("/feishu/events", ingress.handle)
+    app.router.add_post("/feishu/cards", ingress.handle)
+    add_health_routes(app, {"redis": services.redis.ping, "vector_store": services.milvus.ping})
+
+    workers = WorkerPool(
+        services.queue,
+        services.registry,
+        concurrency=settings.worker_concurrency,
+        reclaim_idle_ms=settings.queue_reclaim_idle_ms,
+        retry_backoff_ms=settings.queue_retry_backoff_ms,
+    )
+    app[WORKERS] = workers
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if not settings.api_key:
+            log.warning("app.open_mode", detail="API_KEY is unset: the REST API accepts requests without a key")
+        if run_workers:
+            await workers.start()
+        yield
+        if run_workers:
+            await workers.stop()
+        await services.milvus.close()
+        await services.redis.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

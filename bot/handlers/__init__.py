@@ -1,0 +1,1 @@
+"""Event handlers registered on the bot's registry."""

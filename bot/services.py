@@ -1,0 +1,51 @@
+"""The long-lived parts of a running larkdesk, built once from settings and shared by every handler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from bot.feishu import FeishuClient
+from bot.queue import EventQueue
+from bot.registry import HandlerRegistry
+from config.redis import create_redis
+from config.settings import Settings
+from rag.milvus import MilvusConnection, milvus_uri
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: aioredis.Redis
+    feishu: FeishuClient
+    queue: EventQueue
+    registry: HandlerRegistry
+    milvus: MilvusConnection
+
+    @classmethod
+    def build(cls, settings: Settings, *, redis: aioredis.Redis | None = None) -> Services:
+        redis = redis if redis is not None else create_redis(settings)
+        return cls(
+            settings=settings,
+            redis=redis,
+            feishu=FeishuClient(
+                settings.feishu_app_id,
+                settings.feishu_app_secret,
+                settings.feishu_domain,
+                timeout_s=settings.feishu_request_timeout_s,
+                chat_qps=settings.feishu_chat_qps,
+                app_qps=settings.feishu_app_qps,
+                max_retries=settings.feishu_max_retries,
+            ),
+            queue=EventQueue(
+                redis,
+                stream=settings.queue_stream,
+                group=settings.queue_group,
+                dead_stream=settings.queue_dead_letter_stream,
+                dedup_ttl_s=settings.dedup_ttl_s,
+                max_attempts=settings.queue_max_attempts,
+            ),
+            registry=HandlerRegistry(),
+            milvus=MilvusConnection(milvus_uri(settings)),
+        )

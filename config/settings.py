@@ -1,0 +1,115 @@
+"""Typed settings read from the environment and `.env` (see `.env.example` for every name)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Short names operators may use instead of a full API base URL.
+DOMAIN_ALIASES = {
+    "feishu": "https://open.feishu.cn",
+    "lark": "https://open.larksuite.com",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Feishu / Lark app
+    feishu_app_id: str = ""
+    feishu_app_secret: str = ""
+    feishu_verification_token: str = ""
+    feishu_encrypt_key: str = ""
+    feishu_domain: str = DOMAIN_ALIASES["feishu"]
+    feishu_bot_open_id: str = ""
+    feishu_agent_chat_id: str = ""
+    feishu_admin_open_ids: str = ""
+    feishu_event_mode: Literal["webhook", "websocket"] = "webhook"
+    feishu_request_timeout_s: float = 10.0
+
+    # Storage
+    redis_url: str = ""
+    milvus_uri: str = ""
+    data_dir: Path = Path("data")
+
+    # HTTP server
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str = ""
+
+    # LLM (OpenAI-compatible)
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_model: str = ""
+
+    # Logging
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    # Bot language for what users read
+    bot_language: Literal["zh-CN", "en"] = "zh-CN"
+
+    # Ingress
+    event_max_body_bytes: int = 256 * 1024
+    event_max_skew_s: int = 300
+    # Longer than Feishu's retry window (15 s, 5 min, 1 h, 6 h ≈ 7.1 h).
+    dedup_ttl_s: int = 8 * 3600
+    callback_timeout_s: float = 2.5
+
+    # Durable queue
+    queue_stream: str = "larkdesk:events"
+    queue_group: str = "workers"
+    queue_dead_letter_stream: str = "larkdesk:events:dead"
+    queue_max_attempts: int = 5
+    queue_reclaim_idle_ms: int = 30_000
+    queue_retry_backoff_ms: int = 2_000
+    queue_maxlen: int = 100_000
+    worker_concurrency: int = 16
+
+    # Outbound rate limits (Feishu: 5 QPS to one chat, 50/s per app)
+    feishu_chat_qps: float = 4.5
+    feishu_app_qps: float = 45.0
+    feishu_max_retries: int = 4
+
+    # Local Feishu emulator (started by `larkdesk serve` when no app is configured)
+    emulator_host: str = "127.0.0.1"
+    emulator_port: int = 9000
+
+    @field_validator("feishu_domain")
+    @classmethod
+    def _expand_domain(cls, value: str) -> str:
+        value = DOMAIN_ALIASES.get(value.strip().lower(), value.strip())
+        return value.rstrip("/")
+
+    @property
+    def admin_open_ids(self) -> frozenset[str]:
+        return frozenset(x.strip() for x in self.feishu_admin_open_ids.split(",") if x.strip())
+
+    @property
+    def feishu_configured(self) -> bool:
+        return bool(self.feishu_app_id and self.feishu_app_secret)
+
+    @property
+    def public_base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class EmulatorDefaults:
+    """Credentials the bundled emulator and `larkdesk serve` share when no Feishu app is configured."""
+
+    app_id = "cli_larkdesk_local"
+    app_secret = "local-secret"
+    verification_token = "local-verification-token"
+    encrypt_key = "local-encrypt-key"
+    bot_open_id = "ou_larkdesk_bot"
+    agent_chat_id = "oc_agents"
+    admin_open_id = "ou_admin"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

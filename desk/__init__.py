@@ -1,0 +1,1 @@
+"""Sessions, escalation and the human desk in Feishu."""

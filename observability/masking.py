@@ -1,0 +1,36 @@
+"""Masks phone numbers and ID-card numbers wherever text leaves the process (logs, prompts, traces)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# Mainland ID card: 17 digits + digit/X, with a plausible birth date; phone: mainland mobile, optional +86.
+_ID_CARD = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{5})(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?![0-9A-Za-z])")
+_PHONE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+# Bank cards: 16-19 digits, optionally grouped by 4.
+_BANK_CARD = re.compile(r"(?<!\d)(\d{4})(?:[ -]?\d{4}){2,3}[ -]?(\d{1,4})(?!\d)")
+
+
+def mask_text(text: str, extra_words: Iterable[str] = ()) -> str:
+    """Return `text` with ID cards, phones, bank cards and any `extra_words` masked."""
+    if not text:
+        return text
+    text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 8 + "****", text)
+    text = _PHONE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
+    text = _BANK_CARD.sub(lambda m: m.group(1) + " **** **** " + m.group(2)[-4:], text)
+    for word in extra_words:
+        if word:
+            text = text.replace(word, "*" * len(word))
+    return text
+
+
+def mask_value(value: object) -> object:
+    """Mask strings inside nested dicts/lists/tuples; other values pass through."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: mask_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(mask_value(v) for v in value)
+    return value

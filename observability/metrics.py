@@ -1,0 +1,38 @@
+"""Prometheus metrics, one registry for the process, served at /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_SLOW_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+INGRESS_REQUESTS = Counter(
+    "larkdesk_ingress_requests_total", "Feishu callbacks by outcome", ["kind", "outcome"], registry=REGISTRY
+)
+INGRESS_LATENCY = Histogram(
+    "larkdesk_ingress_ack_seconds", "Time to answer a Feishu callback", ["kind"],
+    buckets=_FAST_BUCKETS, registry=REGISTRY,
+)
+EVENTS_PROCESSED = Counter(
+    "larkdesk_events_processed_total", "Queued events by type and outcome", ["event_type", "outcome"],
+    registry=REGISTRY,
+)
+EVENT_PROCESSING = Histogram(
+    "larkdesk_event_processing_seconds", "Handler time per event type", ["event_type"],
+    buckets=_SLOW_BUCKETS, registry=REGISTRY,
+)
+QUEUE_DEPTH = Gauge("larkdesk_queue_depth", "Entries in the event stream not yet acknowledged", registry=REGISTRY)
+DEAD_LETTERS = Counter("larkdesk_dead_letters_total", "Entries moved to the dead-letter stream", registry=REGISTRY)
+FEISHU_CALLS = Counter(
+    "larkdesk_feishu_api_calls_total", "Outbound Feishu API calls", ["api", "outcome"], registry=REGISTRY
+)
+FEISHU_LATENCY = Histogram(
+    "larkdesk_feishu_api_seconds", "Outbound Feishu API latency", ["api"], buckets=_SLOW_BUCKETS,
+    registry=REGISTRY,
+)
+STEP_LATENCY = Histogram(
+    "larkdesk_step_seconds", "Latency per conversation step", ["step"], buckets=_SLOW_BUCKETS, registry=REGISTRY
+)

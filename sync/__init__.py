@@ -1,0 +1,1 @@
+"""Knowledge sources, chunking and live Feishu doc sync."""
