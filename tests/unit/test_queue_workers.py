@@ -21,8 +21,8 @@ def message_event(event_id: str, message_id: str, chat_id: str = "oc_1", text: s
     )
 
 
-async def wait_for(predicate, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(predicate, limit_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit_s
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
@@ -166,7 +166,7 @@ async def test_long_handler_is_not_stolen_while_its_worker_lives(redis_client):
     await a.start()
     await b.start()
     await queue.enqueue(message_event("e1", "om_1"))
-    await wait_for(lambda: runs and a.inflight + b.inflight == 0, timeout=5)
+    await wait_for(lambda: runs and a.inflight + b.inflight == 0, limit_s=5)
     await asyncio.sleep(0.4)
     await a.stop()
     await b.stop()

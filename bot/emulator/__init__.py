@@ -1,0 +1,9 @@
+"""A faithful local emulator of the Feishu/Lark Open Platform (Open API + event delivery).
+
+Start it in-process with :class:`Emulator` or blocking with :func:`run_emulator`.
+"""
+
+from bot.emulator.config import EmulatorConfig
+from bot.emulator.runner import Emulator, run_emulator
+
+__all__ = ["Emulator", "EmulatorConfig", "run_emulator"]
