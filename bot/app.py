@@ -10,6 +10,8 @@ from aiohttp import web
 
 from bot.handlers.messages import MessageHandler, echo_responder
 from bot.ingress import Ingress
+from bot.intake import EventIntake
+from bot.longconn import LongConnection
 from bot.services import Services
 from bot.verify import CallbackVerifier
 from bot.workers import WorkerPool
@@ -48,12 +50,11 @@ def create_app(
     app = web.Application(client_max_size=max(settings.event_max_body_bytes, 1024 * 1024) * 16)
     app[SERVICES] = services
 
+    intake = EventIntake(services.queue, services.registry, callback_timeout_s=settings.callback_timeout_s)
     ingress = Ingress(
         CallbackVerifier(settings.feishu_verification_token, settings.feishu_encrypt_key, settings.event_max_skew_s),
-        services.queue,
-        services.registry,
+        intake,
         max_body_bytes=settings.event_max_body_bytes,
-        callback_timeout_s=settings.callback_timeout_s,
     )
     app.router.add_post("/feishu/events", ingress.handle)
     app.router.add_post("/feishu/cards", ingress.handle)
@@ -71,11 +72,21 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if not settings.api_key:
             log.warning("app.open_mode", detail="API_KEY is unset: the REST API accepts requests without a key")
+        try:
+            await services.milvus.client()  # open the vector store now, off the loop, not on the first query
+        except Exception as exc:  # /readyz reports it; the bot still acks and queues events
+            log.error("app.vector_store_unavailable", uri=services.milvus.uri, error=str(exc))
+        longconn = LongConnection(settings, intake) if settings.feishu_event_mode == "websocket" else None
+        if longconn is not None:
+            await longconn.start()
         if run_workers:
             await workers.start()
         yield
+        if longconn is not None:
+            await longconn.stop()
         if run_workers:
             await workers.stop()
+        await services.feishu.close()
         await services.milvus.close()
         await services.redis.aclose()
 

@@ -100,7 +100,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
             listed = http.get(f"{base}/_emulator/chats/{info['chat_id']}/messages").json()
-            messages = listed.get("messages", listed) if isinstance(listed, dict) else listed
+            messages = listed.get("items", []) if isinstance(listed, dict) else listed
             replies = [m for m in messages if m.get("parent_id") == info["message_id"]]
             if replies:
                 print(json.dumps(replies, ensure_ascii=False, indent=2))

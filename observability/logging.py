@@ -62,6 +62,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     # The access log would print one line per Feishu callback; metrics cover that.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("Lark").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the SDK's per-request INFO lines
 
 
 def bind_ids(**ids: str) -> None:

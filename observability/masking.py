@@ -7,16 +7,16 @@ from collections.abc import Iterable
 
 # Mainland ID card: 17 digits + digit/X, with a plausible birth date; phone: mainland mobile, optional +86.
 _ID_CARD = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{5})(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?![0-9A-Za-z])")
-_PHONE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
-# Bank cards: 16-19 digits, optionally grouped by 4.
-_BANK_CARD = re.compile(r"(?<!\d)(\d{4})(?:[ -]?\d{4}){2,3}[ -]?(\d{1,4})(?!\d)")
+_PHONE = re.compile(r"(?<![0-9A-Za-z])((?:\+?86[- ]?)?1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?![0-9A-Za-z])")
+# Bank cards: 16-19 digits, optionally grouped by 4. Letters around a digit run mean an id (hex), not a number.
+_BANK_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{4})(?:[ -]?\d{4}){2,3}[ -]?(\d{1,4})(?![0-9A-Za-z])")
 
 
 def mask_text(text: str, extra_words: Iterable[str] = ()) -> str:
     """Return `text` with ID cards, phones, bank cards and any `extra_words` masked."""
     if not text:
         return text
-    text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 8 + "****", text)
+    text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 12, text)
     text = _PHONE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
     text = _BANK_CARD.sub(lambda m: m.group(1) + " **** **** " + m.group(2)[-4:], text)
     for word in extra_words:

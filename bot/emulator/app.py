@@ -91,7 +91,8 @@ async def feishu_middleware(request: web.Request, handler):
             if is_api
             else control_json({"error": f"{type(exc).__name__}: {exc}"}, 500)
         )
-    resp.headers["X-Tt-Logid"] = logid
+    if not resp.prepared:  # a WebSocket (long connection) has sent its headers already
+        resp.headers["X-Tt-Logid"] = logid
     if record is not None:
         record.status = resp.status
         try:
@@ -103,10 +104,25 @@ async def feishu_middleware(request: web.Request, handler):
 
 
 def build_app(service: EmulatorService) -> web.Application:
-    from bot.emulator import control, routes_auth, routes_cardkit, routes_docx, routes_im, routes_wiki_drive
+    from bot.emulator import (
+        control,
+        longconn,
+        routes_auth,
+        routes_cardkit,
+        routes_docx,
+        routes_im,
+        routes_wiki_drive,
+    )
 
     app = web.Application(middlewares=[feishu_middleware], client_max_size=4 * 1024 * 1024)
     app[SERVICE] = service
     for module in (routes_auth, routes_im, routes_cardkit, routes_docx, routes_wiki_drive, control):
         app.add_routes(module.routes)
+    app.router.add_post(longconn.ENDPOINT_PATH, service.longconn.endpoint)
+    app.router.add_get(longconn.WS_PATH, service.longconn.websocket)
+
+    async def close_longconn(_app: web.Application) -> None:
+        await service.longconn.close()
+
+    app.on_shutdown.append(close_longconn)
     return app

@@ -35,6 +35,15 @@ class EmulatorConfig:
     delivery_concurrency: int = 1
     # False: the app has only im:message.group_at_msg, so unmentioned group messages are not delivered.
     receive_all_group_messages: bool = True
+    # Long connection (lark.ws.Client): "auto" pushes events and card callbacks over it while a client is
+    # connected (HTTP otherwise), "websocket" always (no client: the delivery fails and is retried),
+    # "webhook" never.
+    event_transport: str = "auto"
+    longconn_max_connections: int = 50
+    longconn_ping_interval_s: float = 120
+    longconn_reconnect_count: int = -1
+    longconn_reconnect_interval_s: float = 120
+    longconn_reconnect_nonce_s: float = 30
     # Limits (Feishu's numbers).
     chat_qps: int = 5  # per chat / per user for im messages (230020)
     docx_qps: int = 5  # per app for docx (99991400)

@@ -281,6 +281,12 @@ async def set_delivery(request: web.Request) -> web.Response:
                 "event_callback_url",
                 "card_callback_url",
                 "concurrency",
+                "event_transport",
             )
         )
     )
+
+
+@routes.get(P + "/longconn")
+async def longconn(request: web.Request) -> web.Response:
+    return control_json(_svc(request).longconn.view())

@@ -8,7 +8,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import structlog
@@ -17,7 +17,13 @@ from bot.emulator import crypto, ids
 from bot.emulator.config import EmulatorConfig
 from bot.emulator.state import DeliveryRecord, EmulatorState
 
+if TYPE_CHECKING:
+    from bot.emulator.longconn import LongConnHub
+
 log = structlog.get_logger("emulator")
+
+# (status, parsed body, latency ms, error)
+PostResult = tuple[int | None, Any, float, str | None]
 
 
 @dataclass
@@ -38,6 +44,21 @@ class Deliverer:
         self._queue: asyncio.Queue[_Batch] | None = None
         self._workers: list[asyncio.Task] = []
         self._retries: set[asyncio.Task] = set()
+        self.longconn: LongConnHub | None = None  # set by EmulatorService
+
+    def over_longconn(self) -> bool:
+        """Whether events and card callbacks go over the long connection instead of HTTP."""
+        mode = self.config.event_transport
+        if self.longconn is None or mode == "webhook":
+            return False
+        return mode == "websocket" or self.longconn.connected > 0
+
+    async def send(self, url: str | None, payload: dict) -> tuple[str | None, PostResult]:
+        """One delivery over the long connection or HTTP: (where it went, post-style result)."""
+        if self.over_longconn():
+            assert self.longconn is not None
+            return await self.longconn.push(payload, self.config.delivery_timeout_s)
+        return url, await self.post(url, payload)
 
     # plumbing
 
@@ -222,8 +243,8 @@ class Deliverer:
             batch.records.append(await self._attempt(env, copy, 1))
 
     async def _attempt(self, envelope: dict, copy: int, attempt: int) -> DeliveryRecord:
-        url = self.config.event_callback_url
-        rec = self._record(envelope, "event", attempt, copy, url, await self.post(url, envelope))
+        url, result = await self.send(self.config.event_callback_url, envelope)
+        rec = self._record(envelope, "event", attempt, copy, url, result)
         if rec.status != 200 and url and attempt <= len(self.config.retry_schedule_s):
             delay = self.config.retry_schedule_s[attempt - 1] * self.config.retry_time_scale
             task = asyncio.get_running_loop().create_task(self._retry_later(envelope, copy, attempt + 1, delay))
@@ -238,8 +259,8 @@ class Deliverer:
     # synchronous kinds (never retried)
 
     async def card_callback(self, envelope: dict) -> DeliveryRecord:
-        url = self.config.effective_card_callback_url
-        return self._record(envelope, "card", 1, 0, url, await self.post(url, envelope))
+        url, result = await self.send(self.config.effective_card_callback_url, envelope)
+        return self._record(envelope, "card", 1, 0, url, result)
 
     async def url_verification(self, challenge: str | None = None) -> dict:
         challenge = challenge or ids.hex_id(20)

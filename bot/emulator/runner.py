@@ -53,6 +53,7 @@ class Emulator(EmulatorService):
 
     async def stop(self) -> None:
         await self.deliverer.close()
+        await self.longconn.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -14,6 +14,7 @@ from bot.emulator import cards, docs, ids
 from bot.emulator.config import EmulatorConfig
 from bot.emulator.delivery import Deliverer
 from bot.emulator.faults import Fault, FaultSet, RateLimiter
+from bot.emulator.longconn import LongConnHub
 from bot.emulator.state import CallbackToken, Chat, EmulatorState, Message, WikiNode, WikiSpace
 from bot.emulator.views import control_message
 
@@ -35,6 +36,8 @@ class EmulatorService:
         self.faults = FaultSet()
         self.limiter = RateLimiter()
         self.deliverer = Deliverer(self.config, self.state)
+        self.longconn = LongConnHub(self.config)
+        self.deliverer.longconn = self.longconn
         self._default_group_id: str | None = None
         self._message_waiters: list[asyncio.Event] = []
 
@@ -529,8 +532,13 @@ class EmulatorService:
         event_callback_url: str | None = None,
         card_callback_url: str | None = None,
         concurrency: int | None = None,
+        event_transport: str | None = None,
     ) -> dict:
         c = self.config
+        if event_transport is not None:
+            if event_transport not in ("auto", "websocket", "webhook"):
+                raise EmulatorError("event_transport must be auto, websocket or webhook")
+            c.event_transport = event_transport
         if concurrency is not None:
             if int(concurrency) < 1:
                 raise EmulatorError("concurrency must be >= 1")
@@ -564,6 +572,8 @@ class EmulatorService:
             "event_callback_url": c.event_callback_url,
             "card_callback_url": c.effective_card_callback_url,
             "concurrency": c.delivery_concurrency,
+            "event_transport": c.event_transport,
+            "longconn_clients": self.longconn.connected,
         }
 
     def requests(self, path_prefix: str = "", method: str | None = None) -> list[dict]:

@@ -23,6 +23,7 @@ from bot.feishu.errors import (
     FeishuRateLimited,
 )
 from bot.feishu.ratelimit import KeyedRateLimiter
+from bot.feishu.transport import PooledTransport
 from observability.metrics import FEISHU_CALLS, FEISHU_LATENCY
 
 log = structlog.get_logger("bot.feishu")
@@ -65,6 +66,10 @@ class FeishuClient:
         self._app_limiter = KeyedRateLimiter(app_qps)
         self._max_retries = max_retries
         self._bot_open_id = ""
+        self._transport = PooledTransport(timeout_s)
+
+    async def close(self) -> None:
+        await self._transport.close()
 
     # -- messages ----------------------------------------------------------------------------------
 
@@ -241,14 +246,12 @@ class FeishuClient:
             .body(body).build()
         )
         option = lark.RequestOption.builder().tenant_access_token(token).build()
-        response = await self._sdk.arequest(request, option)
-        raw = response.raw
-        headers = {k.lower(): v for k, v in (raw.headers or {}).items()}
+        status, headers, content = await self._transport.execute(self._sdk.config, request, option)
         try:
-            payload = json.loads(raw.content or b"{}")
+            payload = json.loads(content or b"{}")
         except ValueError:
-            payload = {"code": -1, "msg": f"non-JSON answer (HTTP {raw.status_code})"}
-        return raw.status_code, headers, payload
+            payload = {"code": -1, "msg": f"non-JSON answer (HTTP {status})"}
+        return status, headers, payload
 
     async def _tenant_token(self) -> str:
         token = TokenManager.cache.get(_token_cache_key(self.app_id))

@@ -1,0 +1,132 @@
+"""Ingress benchmark: ack latency under load, event→reply latency, duplicates and losses.
+
+Runs the bot as a separate `larkdesk serve` process against a real redis-server and drives it with the
+bundled Feishu emulator (in this process), whose deliveries are signed and encrypted like Feishu's.
+
+Phase 1: distinct user messages at --rate events/s for --seconds; ack latency = the delivery round trip
+          the emulator measured.
+Phase 2: --reply-rate messages/s, every event delivered 3 times; event→reply latency = reply create time
+          minus user message create time; duplicate replies and lost messages are counted.
+Prints one JSON object on its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+
+from _harness import BotProcess, RedisServerProcess, percentile
+
+from bot.emulator import Emulator, EmulatorConfig
+from observability.logging import configure_logging
+
+
+async def drive(emulator: Emulator, rate: float, seconds: float, users: int, tag: str) -> list[str]:
+    """Send `rate` user messages per second for `seconds`, spread over `users` p2p chats."""
+    sent: list[str] = []
+    tick = 0.01
+    per_tick = rate * tick
+    started = time.perf_counter()
+    owed = 0.0
+    total = int(rate * seconds)
+    while len(sent) < total:
+        owed += per_tick
+        while owed >= 1 and len(sent) < total:
+            owed -= 1
+            i = len(sent)
+            result = await emulator.send_user_message(f"ou_{tag}_{i % users}", f"{tag} 消息 {i}")
+            sent.append(result["message_id"])
+        next_at = started + (len(sent) / rate)
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+    return sent
+
+
+async def wait_replies(emulator: Emulator, message_ids: list[str], timeout_s: float) -> dict[str, list]:
+    deadline = time.monotonic() + timeout_s
+    wanted = set(message_ids)
+    while True:
+        replies: dict[str, list] = {m: [] for m in message_ids}
+        for msg in emulator.state.messages.values():
+            if msg.sender_type == "app" and msg.parent_id in wanted:
+                replies[msg.parent_id].append(msg)
+        if all(replies.values()) or time.monotonic() > deadline:
+            return replies
+        await asyncio.sleep(0.25)
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    configure_logging("WARNING", "json")
+    redis = RedisServerProcess()
+    redis.start()
+    emulator = Emulator(EmulatorConfig(delivery_concurrency=args.concurrency, chat_qps=50))
+    url = await emulator.start()
+    bot = BotProcess(url, redis.url, tempfile.mkdtemp(prefix="larkdesk-bench-"),
+                     WORKER_CONCURRENCY=str(args.workers))
+    bot.start()
+    emulator.set_delivery(event_callback_url=bot.events_url)
+    try:
+        # warm-up: token, connections, JIT-free but caches filled
+        await drive(emulator, 50, 1, 50, "warm")
+        await emulator.wait_idle(30)
+        await asyncio.sleep(1)
+
+        first = len(emulator.state.deliveries)
+        ack_ids = await drive(emulator, args.rate, args.seconds, args.users, "load")
+        await emulator.wait_idle(60)
+        load = [d for d in emulator.state.deliveries[first:] if d.kind == "event"]
+        ack_ms = [d.latency_ms for d in load if d.status == 200]
+        achieved = len(load) / args.seconds
+        load_replies = await wait_replies(emulator, ack_ids, 60)
+
+        emulator.set_delivery(duplicates=3)
+        first = len(emulator.state.deliveries)
+        reply_ids = await drive(emulator, args.reply_rate, args.reply_seconds, args.users, "reply")
+        await emulator.wait_idle(60)
+        dup_deliveries = [d for d in emulator.state.deliveries[first:] if d.kind == "event"]
+        replies = await wait_replies(emulator, reply_ids, 30)
+        by_id = {m.message_id: m for m in emulator.state.messages.values()}
+        latency = [min(r.create_time for r in rs) - by_id[mid].create_time for mid, rs in replies.items() if rs]
+        all_replies = {**load_replies, **replies}
+        return {
+            "events_per_s_target": args.rate,
+            "events_per_s_delivered": round(achieved, 1),
+            "ack_p50_ms": round(percentile(ack_ms, 50), 2),
+            "ack_p99_ms": round(percentile(ack_ms, 99), 2),
+            "ack_max_ms": round(max(ack_ms), 2) if ack_ms else None,
+            "ack_non_200": sum(1 for d in load if d.status != 200),
+            "reply_msgs_per_s": args.reply_rate,
+            "deliveries_per_event": 3,
+            "deliveries_in_reply_phase": len(dup_deliveries),
+            "event_to_reply_p50_ms": round(percentile(latency, 50), 1),
+            "event_to_reply_p99_ms": round(percentile(latency, 99), 1),
+            "messages": len(all_replies),
+            "duplicates": sum(max(0, len(r) - 1) for r in all_replies.values()),
+            "lost": sum(1 for r in all_replies.values() if not r),
+            "redis": "redis-server",
+            "cpu_count": os.cpu_count(),
+        }
+    finally:
+        bot.stop()
+        await emulator.stop()
+        redis.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--reply-rate", type=float, default=50)
+    parser.add_argument("--reply-seconds", type=float, default=20)
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=64, help="emulator deliveries in flight")
+    parser.add_argument("--workers", type=int, default=32, help="WORKER_CONCURRENCY of the bot")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main_async(args))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""A running bot wired to an in-process Feishu emulator, on either Redis backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.app import WORKERS, create_app
+from bot.emulator import Emulator, EmulatorConfig
+from bot.services import Services
+from config.settings import EmulatorDefaults, Settings
+
+
+def bot_settings(emulator_url: str, tmp_path, **overrides) -> Settings:
+    values = dict(
+        feishu_app_id=EmulatorDefaults.app_id,
+        feishu_app_secret=EmulatorDefaults.app_secret,
+        feishu_verification_token=EmulatorDefaults.verification_token,
+        feishu_encrypt_key=EmulatorDefaults.encrypt_key,
+        feishu_domain=emulator_url,
+        feishu_bot_open_id=EmulatorDefaults.bot_open_id,
+        data_dir=tmp_path,
+        queue_reclaim_idle_ms=300,
+        queue_retry_backoff_ms=20,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Stack:
+    emulator: Emulator
+    services: Services
+    server: TestServer
+    settings: Settings
+
+    @property
+    def workers(self):
+        return self.server.app[WORKERS]
+
+    def replies(self, chat_id: str | None = None) -> list[dict]:
+        return self.emulator.bot_messages(chat_id)
+
+
+@pytest.fixture
+async def emulator():
+    emu = Emulator(EmulatorConfig(retry_time_scale=0.001))
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+@pytest.fixture
+async def stack(emulator, redis_client, tmp_path):
+    settings = bot_settings(emulator.base_url, tmp_path)
+    services = Services.build(settings, redis=redis_client)
+    server = TestServer(create_app(settings, services=services))
+    await server.start_server()
+    emulator.set_delivery(event_callback_url=str(server.make_url("/feishu/events")))
+    yield Stack(emulator, services, server, settings)
+    await server.close()
