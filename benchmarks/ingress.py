@@ -3,8 +3,9 @@
 Runs the bot as a separate `larkdesk serve` process against a real redis-server and drives it with the
 bundled Feishu emulator (in this process), whose deliveries are signed and encrypted like Feishu's.
 
-Phase 1: distinct user messages at --rate events/s for --seconds; ack latency = the delivery round trip
-          the emulator measured.
+Phase 1: --rate events/s for --seconds: one in ten is a customer's p2p question (answered: 50/s is
+          Feishu's per-app send limit), the rest group chatter that does not @-mention the bot (queued,
+          read by a worker, ignored); ack latency = the delivery round trip the emulator measured.
 Phase 2: --reply-rate messages/s, every event delivered 3 times; event→reply latency = reply create time
           minus user message create time; duplicate replies and lost messages are counted.
 Prints one JSON object on its last line.
@@ -19,30 +20,34 @@ import os
 import tempfile
 import time
 
+import redis.asyncio as aioredis
 from _harness import BotProcess, RedisServerProcess, percentile
 
 from bot.emulator import Emulator, EmulatorConfig
 from observability.logging import configure_logging
 
 
-async def drive(emulator: Emulator, rate: float, seconds: float, users: int, tag: str) -> list[str]:
-    """Send `rate` user messages per second for `seconds`, spread over `users` p2p chats."""
-    sent: list[str] = []
-    tick = 0.01
-    per_tick = rate * tick
-    started = time.perf_counter()
-    owed = 0.0
+async def drive(emulator: Emulator, rate: float, seconds: float, users: int, tag: str,
+                answered_every: int = 1) -> list[str]:
+    """Send `rate` user messages per second for `seconds`; returns the ids of those the bot must answer.
+
+    Every `answered_every`-th message is a p2p question; the others are group chatter without a mention.
+    """
+    answered: list[str] = []
+    group = emulator.create_group(name=f"{tag} chatter")["chat_id"]
     total = int(rate * seconds)
-    while len(sent) < total:
-        owed += per_tick
-        while owed >= 1 and len(sent) < total:
-            owed -= 1
-            i = len(sent)
+    started = time.perf_counter()
+    for i in range(total):
+        if i % answered_every == 0:
             result = await emulator.send_user_message(f"ou_{tag}_{i % users}", f"{tag} 消息 {i}")
-            sent.append(result["message_id"])
-        next_at = started + (len(sent) / rate)
-        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-    return sent
+            answered.append(result["message_id"])
+        else:
+            await emulator.send_user_message(f"ou_{tag}_{i % users}", f"闲聊 {i}", chat_type="group",
+                                             chat_id=group)
+        delay = started + (i + 1) / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    return answered
 
 
 async def wait_replies(emulator: Emulator, message_ids: list[str], timeout_s: float) -> dict[str, list]:
@@ -75,12 +80,19 @@ async def main_async(args: argparse.Namespace) -> dict:
         await asyncio.sleep(1)
 
         first = len(emulator.state.deliveries)
-        ack_ids = await drive(emulator, args.rate, args.seconds, args.users, "load")
+        ack_ids = await drive(emulator, args.rate, args.seconds, args.users, "load", answered_every=10)
         await emulator.wait_idle(60)
         load = [d for d in emulator.state.deliveries[first:] if d.kind == "event"]
         ack_ms = [d.latency_ms for d in load if d.status == 200]
         achieved = len(load) / args.seconds
         load_replies = await wait_replies(emulator, ack_ids, 60)
+        store = aioredis.Redis.from_url(redis.url, decode_responses=True)
+        for _ in range(100):  # every queued event, answered or ignored, must be worked off
+            if await store.xlen("larkdesk:events") == 0:
+                break
+            await asyncio.sleep(0.1)
+        unprocessed = await store.xlen("larkdesk:events") + await store.xlen("larkdesk:events:dead")
+        await store.aclose()
 
         emulator.set_delivery(duplicates=3)
         first = len(emulator.state.deliveries)
@@ -105,7 +117,7 @@ async def main_async(args: argparse.Namespace) -> dict:
             "event_to_reply_p99_ms": round(percentile(latency, 99), 1),
             "messages": len(all_replies),
             "duplicates": sum(max(0, len(r) - 1) for r in all_replies.values()),
-            "lost": sum(1 for r in all_replies.values() if not r),
+            "lost": sum(1 for r in all_replies.values() if not r) + unprocessed,
             "redis": "redis-server",
             "cpu_count": os.cpu_count(),
         }

@@ -70,9 +70,9 @@ class Settings(BaseSettings):
     queue_maxlen: int = 100_000
     worker_concurrency: int = 16
 
-    # Outbound rate limits (Feishu: 5 QPS to one chat, 50/s per app)
-    feishu_chat_qps: float = 4.5
-    feishu_app_qps: float = 45.0
+    # Outbound rate limits, calls in any 1 s window (Feishu: 5 to one chat or user, 50 per app)
+    feishu_chat_qps: int = 5
+    feishu_app_qps: int = 50
     feishu_max_retries: int = 4
 
     # Local Feishu emulator (started by `larkdesk serve` when no app is configured)

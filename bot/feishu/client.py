@@ -46,8 +46,8 @@ class FeishuClient:
         domain: str,
         *,
         timeout_s: float = 10.0,
-        chat_qps: float = 4.5,
-        app_qps: float = 45.0,
+        chat_qps: int = 5,
+        app_qps: int = 50,
         max_retries: int = 4,
     ) -> None:
         self._sdk = (

@@ -1,32 +1,48 @@
-"""Spacing limiter: keeps calls per key under a rate (Feishu allows 5 QPS to one chat, 50/s per app)."""
+"""Keeps outbound calls inside Feishu's windows: at most N calls per key in any 1-second window.
+
+Feishu allows 5 messages per second to one chat or user and 50 per second per app. A sliding window
+matches that rule exactly (bursts up to N are fine, the N+1th waits), unlike even spacing, which would
+add queueing delay at rates the server accepts. In-process only: several processes share by dividing N.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 
 class KeyedRateLimiter:
-    """Reserves evenly spaced slots per key; callers sleep until their slot. In-process only."""
-
-    def __init__(self, rate_per_s: float, max_keys: int = 10_000) -> None:
-        self._interval = 1.0 / rate_per_s if rate_per_s > 0 else 0.0
-        self._next: OrderedDict[str, float] = OrderedDict()
+    def __init__(self, calls: int, window_s: float = 1.0, max_keys: int = 10_000) -> None:
+        self._calls = calls
+        self._window = window_s
+        self._sent: OrderedDict[str, deque[float]] = OrderedDict()
+        self._blocked_until: dict[str, float] = {}
         self._max_keys = max_keys
 
     async def wait(self, key: str) -> None:
-        if self._interval <= 0:
+        if self._calls <= 0:
             return
-        now = time.monotonic()
-        slot = max(now, self._next.get(key, 0.0))
-        self._next[key] = slot + self._interval
-        self._next.move_to_end(key)
-        while len(self._next) > self._max_keys:
-            self._next.popitem(last=False)
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        while True:
+            now = time.monotonic()
+            history = self._sent.setdefault(key, deque())
+            self._sent.move_to_end(key)
+            while history and now - history[0] >= self._window:
+                history.popleft()
+            delay = self._blocked_until.get(key, 0.0) - now
+            if delay <= 0 and len(history) < self._calls:
+                history.append(now)
+                self._trim()
+                return
+            if len(history) >= self._calls:
+                delay = max(delay, history[0] + self._window - now)
+            await asyncio.sleep(delay)
 
     def push_back(self, key: str, seconds: float) -> None:
-        """The server said wait: move this key's next slot at least `seconds` ahead."""
-        self._next[key] = max(self._next.get(key, 0.0), time.monotonic() + seconds)
+        """The server said wait: hold this key for at least `seconds`."""
+        self._blocked_until[key] = max(self._blocked_until.get(key, 0.0), time.monotonic() + seconds)
+
+    def _trim(self) -> None:
+        while len(self._sent) > self._max_keys:
+            old, _ = self._sent.popitem(last=False)
+            self._blocked_until.pop(old, None)

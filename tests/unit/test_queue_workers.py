@@ -245,3 +245,21 @@ def test_registering_a_type_twice_is_an_error():
         registry.add_event("im.message.receive_v1", handler)
     with pytest.raises(DuplicateHandlerError):
         registry.add_callback("im.message.receive_v1", handler)  # type: ignore[arg-type]
+
+
+@pytest.mark.unit
+async def test_rate_limiter_allows_a_burst_of_n_then_waits_for_the_window():
+    import time
+
+    from bot.feishu.ratelimit import KeyedRateLimiter
+
+    limiter = KeyedRateLimiter(5, window_s=0.2)
+    started = time.monotonic()
+    stamps = []
+    for _ in range(7):
+        await limiter.wait("oc_1")
+        stamps.append(time.monotonic() - started)
+    await limiter.wait("oc_other")  # another chat is not held back
+    assert all(s < 0.05 for s in stamps[:5])
+    assert stamps[5] >= 0.2 and stamps[6] >= 0.2
+    assert time.monotonic() - started < 0.4
