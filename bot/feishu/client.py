@@ -62,7 +62,7 @@ class FeishuClient:
         )
         self.app_id = app_id
         self._token_lock = asyncio.Lock()
-        self._chat_limiter = KeyedRateLimiter(chat_qps)
+        self._chat_limiter = KeyedRateLimiter(chat_qps, slack_s=0.05)
         self._app_limiter = KeyedRateLimiter(app_qps)
         self._max_retries = max_retries
         self._bot_open_id = ""

@@ -13,9 +13,10 @@ from collections import OrderedDict, deque
 
 
 class KeyedRateLimiter:
-    def __init__(self, calls: int, window_s: float = 1.0, max_keys: int = 10_000) -> None:
+    def __init__(self, calls: int, window_s: float = 1.0, slack_s: float = 0.0, max_keys: int = 10_000) -> None:
         self._calls = calls
-        self._window = window_s
+        # Slack covers network jitter: the server counts arrival times, which lag our send times unevenly.
+        self._window = window_s + slack_s
         self._sent: OrderedDict[str, deque[float]] = OrderedDict()
         self._blocked_until: dict[str, float] = {}
         self._max_keys = max_keys
