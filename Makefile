@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+FLAG_STAMP := $(VENV)/.installed-flag
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install install-flag lint bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -13,15 +14,24 @@ $(PY):
 	$(PIP) install -q --upgrade pip
 
 $(STAMP): $(PY) pyproject.toml
-	$(PIP) install -q -e ".[dev,embed]"
+	$(PIP) install -q -e ".[dev]"
 	@touch $(STAMP)
 
+# The torch-based parts (BGE-M3, rerankers) are an extra. torch first, pinned: 2.13.0 is a local CPU
+# wheel on these machines; any other torch request pulls gigabytes of CUDA packages.
+$(FLAG_STAMP): $(STAMP)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e ".[dev,flag]"
+	@touch $(FLAG_STAMP)
+
 install: $(STAMP)
+
+install-flag: $(FLAG_STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/larkdesk serve
 
-test: $(STAMP)
+test: $(FLAG_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
@@ -30,6 +40,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/ingress.py
+	$(PY) benchmarks/freshness.py
+	$(PY) benchmarks/retrieval_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
 
-from bot.handlers.messages import MessageHandler, echo_responder
 from bot.ingress import Ingress
 from bot.intake import EventIntake
 from bot.longconn import LongConnection
 from bot.services import Services
+from bot.startup import load_sample_kb, reconcile_scheduler
 from bot.verify import CallbackVerifier
+from bot.wiring import register_default_handlers
 from bot.workers import WorkerPool
 from config.settings import Settings
 from observability.health import add_health_routes
@@ -22,19 +24,6 @@ log = structlog.get_logger("bot.app")
 
 SERVICES = web.AppKey("services", Services)
 WORKERS = web.AppKey("workers", WorkerPool)
-
-
-def register_default_handlers(services: Services) -> None:
-    settings = services.settings
-    services.registry.add_event(
-        "im.message.receive_v1",
-        MessageHandler(
-            services.feishu,
-            echo_responder(settings.bot_language),
-            bot_open_id=settings.feishu_bot_open_id,
-            language=settings.bot_language,
-        ),
-    )
 
 
 def create_app(
@@ -72,16 +61,25 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if not settings.api_key:
             log.warning("app.open_mode", detail="API_KEY is unset: the REST API accepts requests without a key")
+        background: list[asyncio.Task] = []
         try:
-            await services.milvus.client()  # open the vector store now, off the loop, not on the first query
+            await services.knowledge.store.ensure()  # open the vector store now, not on the first question
+            if settings.sample_kb:
+                background.append(asyncio.create_task(load_sample_kb(services), name="sample_kb"))
         except Exception as exc:  # /readyz reports it; the bot still acks and queues events
             log.error("app.vector_store_unavailable", uri=services.milvus.uri, error=str(exc))
+        scheduler = reconcile_scheduler(services)
+        scheduler.start()
         longconn = LongConnection(settings, intake) if settings.feishu_event_mode == "websocket" else None
         if longconn is not None:
             await longconn.start()
         if run_workers:
             await workers.start()
         yield
+        scheduler.shutdown(wait=False)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         if longconn is not None:
             await longconn.stop()
         if run_workers:

@@ -111,6 +111,81 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Ingest files into the knowledge base with a progress bar and a summary."""
+    from pathlib import Path
+
+    from bot.services import build_knowledge
+
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    paths = [p for arg in args.paths for p in (sorted(Path(arg).rglob("*")) if Path(arg).is_dir() else [Path(arg)])
+             if p.is_file()]
+
+    async def run() -> int:
+        knowledge = await build_knowledge(settings)
+        ok, failed, chunks = 0, [], 0
+        try:
+            for i, path in enumerate(paths, 1):
+                _progress(i - 1, len(paths), path.name)
+                try:
+                    result = await knowledge.kb.ingest_file(path, knowledge_type=args.type,
+                                                            validate_quality=not args.no_quality_check)
+                    ok += 1
+                    chunks += result.chunk_count
+                except Exception as exc:  # one bad file never stops the batch
+                    failed.append((path, f"{type(exc).__name__}: {exc}"))
+            _progress(len(paths), len(paths), "done")
+        finally:
+            await knowledge.close()
+        print(f"\ningested {ok}/{len(paths)} files, {chunks} chunks")
+        for path, error in failed:
+            print(f"  FAILED {path}: {error}", file=sys.stderr)
+        return 0 if not failed else 1
+
+    return asyncio.run(run())
+
+
+def _progress(done: int, total: int, label: str) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:40]:<40}")
+    sys.stderr.flush()
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rag.embedders.factory import create_embedder
+    from rag.evaluate import evaluate
+
+    if bool(args.kb) == bool(args.docs):
+        print("give exactly one of --kb or --docs", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_format)
+    embedder = create_embedder(settings.embedder, model_path=settings.embedder_model_path,
+                               base_url=settings.embedding_base_url or settings.llm_base_url,
+                               api_key=settings.embedding_api_key or settings.llm_api_key,
+                               model=settings.embedding_model, dim=settings.embedding_dim or None)
+    policy = _policy(settings)
+    result = asyncio.run(evaluate(embedder, kb=Path(args.kb) if args.kb else None,
+                                  docs=Path(args.docs) if args.docs else None, queries=Path(args.queries),
+                                  fusion=args.fusion or settings.rag_fusion,
+                                  dense_weight=args.dense_weight if args.dense_weight is not None
+                                  else settings.rag_dense_weight, policy=policy))
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def _policy(settings: Settings):
+    from rag.answer import AnswerPolicy
+
+    defaults = AnswerPolicy()
+    return AnswerPolicy(answer_similarity=settings.rag_answer_similarity or defaults.answer_similarity,
+                        suggest_similarity=settings.rag_suggest_similarity or defaults.suggest_similarity)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="larkdesk", description="AI customer-service desk for Feishu/Lark")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +211,23 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--group", action="store_true", help="post in a group, @-mentioning the bot")
     send.add_argument("--timeout", type=float, default=15.0)
     send.set_defaults(func=cmd_send)
+
+    ingest = sub.add_parser("ingest", help="add files (or folders) to the knowledge base")
+    ingest.add_argument("paths", nargs="+")
+    ingest.add_argument("--type", choices=["doc", "faq", "policy", "solution"], default=None,
+                        help="knowledge type (default: faq for FAQ tables, doc otherwise)")
+    ingest.add_argument("--no-quality-check", action="store_true")
+    ingest.set_defaults(func=cmd_ingest)
+
+    ev = sub.add_parser("eval", help="evaluate retrieval quality")
+    ev_sub = ev.add_subparsers(dest="what", required=True)
+    retrieval = ev_sub.add_parser("retrieval", help="hit@k, MRR and no-answer figures on a query set")
+    retrieval.add_argument("--kb", help="FAQ jsonl: {id, question, answer, similar?}")
+    retrieval.add_argument("--docs", help="documents jsonl: {doc_id, text}")
+    retrieval.add_argument("--queries", required=True, help="jsonl: {query, gold_id | gold_doc_id}")
+    retrieval.add_argument("--fusion", choices=["weighted", "rrf"])
+    retrieval.add_argument("--dense-weight", type=float)
+    retrieval.set_defaults(func=cmd_eval)
     return parser
 
 

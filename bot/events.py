@@ -25,13 +25,13 @@ class FeishuEvent:
 
     @property
     def ordering_key(self) -> str:
-        """Events with the same key are processed one at a time, in arrival order (one chat, one doc)."""
+        """Events with the same key are processed one at a time, in arrival order (one chat's messages).
+
+        Doc edits are not serialized: live sync debounces them itself and lets the newest one win."""
         ev = self.event
         message = ev.get("message")
         if isinstance(message, dict) and message.get("chat_id"):
             return f"chat:{message['chat_id']}"
-        if ev.get("file_token"):
-            return f"doc:{ev['file_token']}"
         return f"event:{self.event_id}"
 
     @property

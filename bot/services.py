@@ -12,6 +12,8 @@ from bot.registry import HandlerRegistry
 from config.redis import create_redis
 from config.settings import Settings
 from rag.milvus import MilvusConnection, milvus_uri
+from rag.service import Knowledge
+from sync.live import DocSync
 
 
 @dataclass
@@ -22,22 +24,27 @@ class Services:
     queue: EventQueue
     registry: HandlerRegistry
     milvus: MilvusConnection
+    knowledge: Knowledge
+    docsync: DocSync
 
     @classmethod
     def build(cls, settings: Settings, *, redis: aioredis.Redis | None = None) -> Services:
         redis = redis if redis is not None else create_redis(settings)
+        milvus = MilvusConnection(milvus_uri(settings))
+        knowledge = Knowledge.build(settings, milvus, redis)
+        feishu = FeishuClient(
+            settings.feishu_app_id,
+            settings.feishu_app_secret,
+            settings.feishu_domain,
+            timeout_s=settings.feishu_request_timeout_s,
+            chat_qps=settings.feishu_chat_qps,
+            app_qps=settings.feishu_app_qps,
+            max_retries=settings.feishu_max_retries,
+        )
         return cls(
             settings=settings,
             redis=redis,
-            feishu=FeishuClient(
-                settings.feishu_app_id,
-                settings.feishu_app_secret,
-                settings.feishu_domain,
-                timeout_s=settings.feishu_request_timeout_s,
-                chat_qps=settings.feishu_chat_qps,
-                app_qps=settings.feishu_app_qps,
-                max_retries=settings.feishu_max_retries,
-            ),
+            feishu=feishu,
             queue=EventQueue(
                 redis,
                 stream=settings.queue_stream,
@@ -47,5 +54,14 @@ class Services:
                 max_attempts=settings.queue_max_attempts,
             ),
             registry=HandlerRegistry(),
-            milvus=MilvusConnection(milvus_uri(settings)),
+            milvus=milvus,
+            knowledge=knowledge,
+            docsync=DocSync(feishu, knowledge.kb, settings.data_dir, debounce_s=settings.sync_debounce_s),
         )
+
+
+async def build_knowledge(settings: Settings) -> Knowledge:
+    """The knowledge side alone (for CLI commands): the same store and pipeline the server uses."""
+    knowledge = Knowledge.build(settings, MilvusConnection(milvus_uri(settings)), create_redis(settings))
+    await knowledge.store.ensure()
+    return knowledge

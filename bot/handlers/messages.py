@@ -1,8 +1,10 @@
-"""`im.message.receive_v1`: who the bot answers and how (RAG plugs in through `Responder`)."""
+"""`im.message.receive_v1`: who the bot answers and how (the answer itself comes from a `Responder`)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -13,13 +15,20 @@ from config.messages import t
 
 log = structlog.get_logger("bot.messages")
 
-# Given the parsed message, return the reply text (or None to stay silent).
-Responder = Callable[[IncomingMessage], Awaitable[str | None]]
+
+@dataclass(frozen=True)
+class Reply:
+    text: str = ""
+    card: dict[str, Any] | None = None
+
+
+# Given the parsed message, return the reply (or None to stay silent).
+Responder = Callable[[IncomingMessage], Awaitable[Reply | None]]
 
 
 def echo_responder(language: str) -> Responder:
-    async def respond(message: IncomingMessage) -> str | None:
-        return t("echo", language, text=message.text)
+    async def respond(message: IncomingMessage) -> Reply | None:
+        return Reply(text=t("echo", language, text=message.text))
 
     return respond
 
@@ -27,6 +36,13 @@ def echo_responder(language: str) -> Responder:
 def reply_uuid(message_id: str, part: int = 0) -> str:
     """Idempotency key for the bot's reply to one user message (≤ 50 chars)."""
     return f"r{part}-{message_id}"[:50]
+
+
+async def send_reply(feishu: FeishuClient, message_id: str, chat_id: str, reply: Reply, *, uuid: str) -> None:
+    if reply.card is not None:
+        await feishu.reply(message_id, "interactive", reply.card, uuid=uuid, chat_id=chat_id)
+    elif reply.text:
+        await feishu.reply_text(message_id, reply.text, uuid=uuid, chat_id=chat_id)
 
 
 class MessageHandler:
@@ -43,16 +59,15 @@ class MessageHandler:
         if message.chat_type == "group" and not await self._mentioned(message):
             return
         if message.message_type not in ("text", "post"):
-            reply = t("unsupported_message", self.language)
+            reply: Reply | None = Reply(text=t("unsupported_message", self.language))
         elif not message.text:
-            reply = t("empty_message", self.language)
+            reply = Reply(text=t("empty_message", self.language))
         else:
             reply = await self.responder(message)
-        if not reply:
+        if reply is None:
             return
-        await self.feishu.reply_text(message.message_id, reply, uuid=reply_uuid(message.message_id),
-                                     chat_id=message.chat_id)
-        log.info("messages.replied", chat_type=message.chat_type)
+        await send_reply(self.feishu, message.message_id, message.chat_id, reply, uuid=reply_uuid(message.message_id))
+        log.info("messages.replied", chat_type=message.chat_type, card=reply.card is not None)
 
     async def _mentioned(self, message: IncomingMessage) -> bool:
         if not self.bot_open_id:

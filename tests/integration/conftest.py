@@ -9,8 +9,17 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import WORKERS, create_app
 from bot.emulator import Emulator, EmulatorConfig
+from bot.handlers.messages import MessageHandler, echo_responder
 from bot.services import Services
 from config.settings import EmulatorDefaults, Settings
+
+
+def echo_services(settings: Settings, redis) -> Services:
+    """Services whose message handler echoes: ingress and delivery tests need no knowledge base."""
+    services = Services.build(settings, redis=redis)
+    services.registry.add_event("im.message.receive_v1", MessageHandler(
+        services.feishu, echo_responder("zh-CN"), bot_open_id=settings.feishu_bot_open_id, language="zh-CN"))
+    return services
 
 
 def bot_settings(emulator_url: str, tmp_path, **overrides) -> Settings:
@@ -24,6 +33,7 @@ def bot_settings(emulator_url: str, tmp_path, **overrides) -> Settings:
         data_dir=tmp_path,
         queue_reclaim_idle_ms=300,
         queue_retry_backoff_ms=20,
+        sample_kb=False,
     )
     values.update(overrides)
     return Settings(**values)
@@ -55,7 +65,7 @@ async def emulator():
 @pytest.fixture
 async def stack(emulator, redis_client, tmp_path):
     settings = bot_settings(emulator.base_url, tmp_path)
-    services = Services.build(settings, redis=redis_client)
+    services = echo_services(settings, redis_client)
     server = TestServer(create_app(settings, services=services))
     await server.start_server()
     emulator.set_delivery(event_callback_url=str(server.make_url("/feishu/events")))

@@ -9,11 +9,12 @@ import pytest
 from aiohttp.test_utils import TestServer
 from lark_oapi.ws.exception import ClientException
 
-from bot.app import create_app, register_default_handlers
+from bot.app import create_app
 from bot.emulator import Emulator, EmulatorConfig
 from bot.events import FeishuEvent
 from bot.services import Services
 from config.settings import Settings
+from tests.integration.conftest import echo_services
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +55,7 @@ async def eventually(predicate, timeout_s: float = 3.0) -> None:
 
 async def test_message_over_long_connection_is_queued_and_answered_once(emulator: Emulator, tmp_path):
     s = ws_settings(emulator, tmp_path)
-    services = Services.build(s, redis=fakeredis.FakeAsyncRedis(decode_responses=True))
+    services = echo_services(s, fakeredis.FakeAsyncRedis(decode_responses=True))
     async with TestServer(create_app(s, services=services)):
         assert emulator.longconn.connected == 1  # connected during startup
         emulator.set_delivery(duplicates=2)  # Feishu may push the same event twice
@@ -74,8 +75,7 @@ async def test_message_over_long_connection_is_queued_and_answered_once(emulator
 
 async def test_card_click_over_long_connection_gets_the_handlers_toast(emulator: Emulator, tmp_path):
     s = ws_settings(emulator, tmp_path)
-    services = Services.build(s, redis=fakeredis.FakeAsyncRedis(decode_responses=True))
-    register_default_handlers(services)
+    services = echo_services(s, fakeredis.FakeAsyncRedis(decode_responses=True))
     clicks: list[FeishuEvent] = []
 
     async def on_card(event: FeishuEvent) -> dict:

@@ -1,0 +1,40 @@
+"""Start-up and background jobs owned by the app: the sample knowledge base and doc reconciling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.services import Services
+
+log = structlog.get_logger("bot.startup")
+
+SAMPLE_KB_DIR = Path(__file__).resolve().parent.parent / "config" / "sample_kb"
+
+
+async def load_sample_kb(services: Services) -> int:
+    """Ingest config/sample_kb into an empty knowledge base, so a fresh `make run` can answer questions."""
+    store = services.knowledge.store
+    if await store.count() > 0 or not SAMPLE_KB_DIR.is_dir():
+        return 0
+    loaded = 0
+    for path in sorted(SAMPLE_KB_DIR.iterdir()):
+        if path.name.startswith(".") or path.stem.lower() == "readme":
+            continue
+        try:
+            result = await services.knowledge.kb.ingest_file(path)
+            loaded += result.chunk_count
+        except Exception as exc:
+            log.error("startup.sample_kb_failed", file=path.name, error=str(exc))
+    log.info("startup.sample_kb_loaded", chunks=loaded)
+    return loaded
+
+
+def reconcile_scheduler(services: Services) -> AsyncIOScheduler:
+    """Re-checks every subscribed Feishu doc on an interval: catches missed edit events and deletions."""
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(services.docsync.reconcile, "interval", seconds=services.settings.sync_reconcile_interval_s,
+                      id="docsync.reconcile", max_instances=1, coalesce=True)
+    return scheduler

@@ -1,0 +1,121 @@
+"""Hybrid retrieval: dense and BM25 searched separately, folded per knowledge entry, then fused.
+
+Fusing here rather than inside Milvus keeps each channel's own score: the answer policy needs the
+dense similarity and the margin between entries to tell a confident hit from a guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rag.batcher import QueryEmbeddingBatcher
+from rag.embedders import Embedder
+from rag.normalize import normalize_text
+from rag.store import KnowledgeStore, StoredHit
+
+Fusion = Literal["rrf", "weighted"]
+
+
+@dataclass
+class Candidate:
+    """One knowledge entry (an FAQ with all its phrasings, or one document chunk)."""
+
+    key: str
+    hit: StoredHit
+    dense: float = 0.0  # best cosine similarity of the entry's rows
+    bm25: float = 0.0  # best BM25 score of the entry's rows
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    score: float = 0.0  # fused
+    rerank: float | None = None
+
+    @property
+    def is_faq(self) -> bool:
+        return self.hit.knowledge_type == "faq" and bool(self.hit.answer)
+
+
+@dataclass
+class RetrievalResult:
+    query: str
+    candidates: list[Candidate]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def entry_key(hit: StoredHit) -> str:
+    if hit.knowledge_type == "faq" and hit.block_id:
+        return f"{hit.source_id}#{hit.block_id}"
+    return hit.id
+
+
+def _fold(hits: Sequence[StoredHit]) -> dict[str, tuple[int, StoredHit, float]]:
+    """entry key → (rank among entries, best row, best score)."""
+    folded: dict[str, tuple[int, StoredHit, float]] = {}
+    for hit in hits:
+        key = entry_key(hit)
+        if key not in folded:
+            folded[key] = (len(folded) + 1, hit, hit.score)
+    return folded
+
+
+class Retriever:
+    def __init__(self, store: KnowledgeStore, embedder: Embedder, *, fusion: Fusion = "weighted",
+                 dense_weight: float = 0.9, rrf_k: int = 60, depth: int = 40, bm25_saturation: float = 20.0,
+                 reranker=None, batcher: QueryEmbeddingBatcher | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.fusion = fusion
+        self.dense_weight = dense_weight
+        self.rrf_k = rrf_k
+        self.depth = depth
+        self.bm25_saturation = bm25_saturation
+        self.reranker = reranker
+        self.batcher = batcher or QueryEmbeddingBatcher(embedder.embed_queries)
+
+    async def search(self, query: str, *, top_k: int = 5, knowledge_types: Sequence[str] | None = None,
+                     vector=None) -> RetrievalResult:
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        if vector is None:
+            vector = await self.batcher.embed(query)
+        timings["embed"] = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        types = list(knowledge_types) if knowledge_types else None
+        dense_hits, bm25_hits = await asyncio.gather(
+            self.store.dense_search(vector, self.depth, knowledge_types=types),
+            self.store.bm25_search(normalize_text(query), self.depth, knowledge_types=types),
+        )
+        timings["search"] = (time.perf_counter() - started) * 1000
+        candidates = self._fuse(_fold(dense_hits), _fold(bm25_hits))
+        if self.reranker is not None and candidates:
+            started = time.perf_counter()
+            head = max(top_k * 2, 10)
+            candidates = await self._rerank(query, candidates[:head]) + candidates[head:]
+            timings["rerank"] = (time.perf_counter() - started) * 1000
+        return RetrievalResult(query, candidates[:top_k], timings)
+
+    def _fuse(self, dense: dict, bm25: dict) -> list[Candidate]:
+        out: dict[str, Candidate] = {}
+        for key, (rank, hit, score) in dense.items():
+            out[key] = Candidate(key, hit, dense=score, dense_rank=rank)
+        for key, (rank, hit, score) in bm25.items():
+            cand = out.setdefault(key, Candidate(key, hit))
+            cand.bm25, cand.bm25_rank = score, rank
+        for cand in out.values():
+            if self.fusion == "rrf":
+                cand.score = sum(1.0 / (self.rrf_k + r) for r in (cand.dense_rank, cand.bm25_rank) if r)
+            else:
+                # Cosine sits in ~0.7–1.0 for this model family; BM25 is unbounded: saturate it to 0–1.
+                bm25_part = cand.bm25 / (cand.bm25 + self.bm25_saturation) if cand.bm25 > 0 else 0.0
+                cand.score = self.dense_weight * cand.dense + (1 - self.dense_weight) * bm25_part
+        return sorted(out.values(), key=lambda c: c.score, reverse=True)
+
+    async def _rerank(self, query: str, candidates: list[Candidate]) -> list[Candidate]:
+        passages = [c.hit.question or c.hit.text for c in candidates]
+        scores = await asyncio.to_thread(self.reranker.rerank, query, passages)
+        for cand, score in zip(candidates, scores, strict=True):
+            cand.rerank = float(score)
+        return sorted(candidates, key=lambda c: c.rerank or 0.0, reverse=True)
