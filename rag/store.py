@@ -21,6 +21,7 @@ import structlog
 from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker, WeightedRanker
 
 from rag.milvus import MilvusConnection, StoreError, StoreUnavailable
+from rag.normalize import normalize_text
 from sync.models import Chunk
 
 log = structlog.get_logger("rag.store")
@@ -84,12 +85,14 @@ def in_filter(field_name: str, values: Iterable[str]) -> str:
 
 
 def bm25_input(chunk: Chunk) -> str:
-    """What BM25 indexes: everything a user might phrase a question with, FAQ similar questions included."""
+    """What BM25 indexes: everything a user might phrase a question with, FAQ similar questions included.
+
+    Normalized like queries are (width, numbers, synonyms), so 快递 in a question meets 物流 in a document."""
     parts: list[str] = []
     for part in (chunk.title, chunk.heading_path, chunk.question, chunk.search_text, chunk.text):
         if part and part not in parts:
             parts.append(part)
-    return "\n".join(parts)
+    return normalize_text("\n".join(parts))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,60 @@
+"""The bot answers from knowledge through the emulator: answers, hand-over text, did-you-mean buttons."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.app import create_app
+from bot.services import Services
+from rag.answer import AnswerPolicy
+from tests.integration.conftest import bot_settings
+from tests.integration.test_knowledge import FAQ
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def bot(emulator, tmp_path, redis_client):
+    settings = bot_settings(emulator.base_url, tmp_path)
+    services = Services.build(settings, redis=redis_client)
+    server = TestServer(create_app(settings, services=services))
+    await server.start_server()
+    emulator.set_delivery(event_callback_url=str(server.make_url("/feishu/events")))
+    faq = tmp_path / "faq.jsonl"
+    faq.write_text(FAQ, encoding="utf-8")
+    await services.knowledge.kb.ingest_file(faq)
+    yield services
+    await server.close()
+
+
+async def reply_to(emulator, sent: dict) -> dict:
+    return await emulator.wait_for_message(lambda m: m["parent_id"] == sent["message_id"], 15)
+
+
+async def test_customer_gets_the_knowledge_answer(bot, emulator):
+    sent = await emulator.send_user_message("ou_amy", "东西收到了想退货，怎么弄")
+    reply = await reply_to(emulator, sent)
+    assert "7天内可无理由退货" in reply["text"]
+
+
+async def test_question_outside_the_knowledge_gets_an_honest_handover(bot, emulator):
+    sent = await emulator.send_user_message("ou_ben", "你们公司明年会上市吗")
+    reply = await reply_to(emulator, sent)
+    assert "人工客服" in reply["text"]
+
+
+async def test_did_you_mean_card_and_a_click_answers_the_chosen_question(bot, emulator):
+    bot.knowledge.answerer.policy = AnswerPolicy(answer_similarity=0.999, suggest_similarity=0.5)
+    sent = await emulator.send_user_message("ou_cat", "退货")
+    card_message = await reply_to(emulator, sent)
+    assert card_message["msg_type"] == "interactive"
+    assert "怎么申请退货？" in json.dumps(card_message["content"], ensure_ascii=False)
+    bot.knowledge.answerer.policy = AnswerPolicy()
+    clicked = await emulator.click_card(card_message["message_id"], "ou_cat",
+                                        {"action": "ask", "question": "怎么申请退货？"})
+    assert clicked["status"] == 200 and clicked["response"]["toast"]["content"] == "怎么申请退货？"
+    answer = await reply_to(emulator, {"message_id": card_message["message_id"]})
+    assert "7天内可无理由退货" in answer["text"]
