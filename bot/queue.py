@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -55,6 +57,9 @@ class EventQueue:
         self._dedup_ttl_s = dedup_ttl_s
         self.max_attempts = max_attempts
         self._enqueue = redis.register_script(_ENQUEUE_LUA)
+        # Wakes this process's readers when it queued something itself. A real Redis server blocks
+        # XREADGROUP until data arrives; the embedded fakeredis answers at once, so readers wait here.
+        self._arrived = asyncio.Event()
 
     async def ensure_group(self) -> None:
         try:
@@ -75,12 +80,22 @@ class EventQueue:
             keys=[self.stream, *self.dedup_keys(event)],
             args=[self._dedup_ttl_s, event.event_type, event.event_id, event.dumps(), int(time.time() * 1000)],
         )
+        if entry_id:
+            self._arrived.set()
         return entry_id or None
 
     async def read(self, consumer: str, count: int, block_ms: int) -> list[FeishuEvent]:
+        started = time.monotonic()
+        self._arrived.clear()
         reply = await self.redis.xreadgroup(
             self.group, consumer, {self.stream: ">"}, count=count, block=block_ms
         )
+        if not reply:
+            left = block_ms / 1000 - (time.monotonic() - started)
+            if left > 0:  # the server did not block (fakeredis): wait for a local enqueue or the time left
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), left)
+                reply = await self.redis.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count)
         entries = [entry for _stream, stream_entries in reply or [] for entry in stream_entries]
         return await self._to_events(entries)
 

@@ -64,7 +64,8 @@ def _fold(hits: Sequence[StoredHit]) -> dict[str, tuple[int, StoredHit, float]]:
 class Retriever:
     def __init__(self, store: KnowledgeStore, embedder: Embedder, *, fusion: Fusion = "weighted",
                  dense_weight: float = 0.9, rrf_k: int = 60, depth: int = 40, bm25_saturation: float = 20.0,
-                 reranker=None, batcher: QueryEmbeddingBatcher | None = None) -> None:
+                 reranker=None, batcher: QueryEmbeddingBatcher | None = None,
+                 dense_lock_margin: float = 0.03) -> None:
         self.store = store
         self.embedder = embedder
         self.fusion = fusion
@@ -73,6 +74,7 @@ class Retriever:
         self.depth = depth
         self.bm25_saturation = bm25_saturation
         self.reranker = reranker
+        self.dense_lock_margin = dense_lock_margin
         self.batcher = batcher or QueryEmbeddingBatcher(embedder.embed_queries)
 
     async def search(self, query: str, *, top_k: int = 5, knowledge_types: Sequence[str] | None = None,
@@ -111,7 +113,14 @@ class Retriever:
                 # Cosine sits in ~0.7–1.0 for this model family; BM25 is unbounded: saturate it to 0–1.
                 bm25_part = cand.bm25 / (cand.bm25 + self.bm25_saturation) if cand.bm25 > 0 else 0.0
                 cand.score = self.dense_weight * cand.dense + (1 - self.dense_weight) * bm25_part
-        return sorted(out.values(), key=lambda c: c.score, reverse=True)
+        ranked = sorted(out.values(), key=lambda c: c.score, reverse=True)
+        # A clear dense winner stays first: BM25 scores from Milvus Lite are per segment, so a block edited a
+        # moment ago (alone in a new segment) scores low on BM25 until compaction merges it.
+        by_dense = sorted(out.values(), key=lambda c: c.dense, reverse=True)
+        if len(by_dense) > 1 and by_dense[0].dense - by_dense[1].dense >= self.dense_lock_margin:
+            ranked.remove(by_dense[0])
+            ranked.insert(0, by_dense[0])
+        return ranked
 
     async def _rerank(self, query: str, candidates: list[Candidate]) -> list[Candidate]:
         passages = [c.hit.question or c.hit.text for c in candidates]
