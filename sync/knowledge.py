@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import structlog
-from rag.store import KnowledgeStore
 
 from observability.metrics import KNOWLEDGE_CHUNKS_EMBEDDED
 from rag.cache import KnowledgeVersion
 from rag.embedders import Embedder
+from rag.store import KnowledgeStore
 from sync.indexing import embedding_input, index_rows
 from sync.models import Chunk, ParsedDocument
 from sync.versions import SourceVersion, VersionRegistry
