@@ -13,12 +13,13 @@ from bot.ingress import Ingress
 from bot.intake import EventIntake
 from bot.longconn import LongConnection
 from bot.services import Services
-from bot.startup import load_sample_kb, reconcile_scheduler
+from bot.startup import load_sample_kb, reconcile_scheduler, subscribe_configured_docs
 from bot.verify import CallbackVerifier
 from bot.wiring import register_default_handlers
 from bot.workers import WorkerPool
 from config.settings import Settings
 from observability.health import add_health_routes
+from observability.masking import configure_sensitive_words
 
 log = structlog.get_logger("bot.app")
 
@@ -33,6 +34,7 @@ def create_app(
     services: Services | None = None,
     run_workers: bool = True,
 ) -> web.Application:
+    configure_sensitive_words(settings.sensitive_words.split(","))
     services = services or Services.build(settings, redis=redis)
     if not services.registry.event_types:
         register_default_handlers(services)
@@ -66,6 +68,8 @@ def create_app(
             await services.knowledge.store.ensure()  # open the vector store now, not on the first question
             if settings.sample_kb:
                 background.append(asyncio.create_task(load_sample_kb(services), name="sample_kb"))
+            if settings.feishu_sync_docs:
+                background.append(asyncio.create_task(subscribe_configured_docs(services), name="sync_docs"))
         except Exception as exc:  # /readyz reports it; the bot still acks and queues events
             log.error("app.vector_store_unavailable", uri=services.milvus.uri, error=str(exc))
         scheduler = reconcile_scheduler(services)

@@ -18,6 +18,17 @@ from observability.logging import configure_logging
 
 log = structlog.get_logger("larkdesk")
 
+# A Feishu doc the bundled emulator starts with, kept in live sync, so editing it can be tried at once.
+DEMO_DOC_BLOCKS = [
+    {"type": "heading1", "text": "售后服务手册"},
+    {"type": "heading2", "text": "上门取件"},
+    {"type": "text", "text": "大件家电（冰箱、洗衣机、电视）退换货可预约免费上门取件，预约后48小时内上门。"},
+    {"type": "heading2", "text": "以旧换新"},
+    {"type": "text", "text": "购买指定品类新机时，可将同类旧机折价抵扣，折价金额以上门评估为准。"},
+    {"type": "heading2", "text": "客服时间"},
+    {"type": "text", "text": "人工客服工作时间为每天9:00至21:00，其余时间可留言，次日优先处理。"},
+]
+
 
 def _wire_to_emulator(settings: Settings, emulator_url: str) -> Settings:
     """Settings of a product that talks to the bundled emulator instead of a Feishu tenant."""
@@ -51,6 +62,11 @@ async def _serve(settings: Settings) -> None:
         emulator = Emulator(EmulatorConfig(event_callback_url=callback))
         url = await emulator.start(settings.emulator_host, settings.emulator_port)
         settings = _wire_to_emulator(settings, url)
+        demo = emulator.create_doc("售后服务手册（演示）", DEMO_DOC_BLOCKS)
+        settings = settings.model_copy(update={"feishu_sync_docs": ",".join(
+            x for x in (settings.feishu_sync_docs, demo["document_id"]) if x)})
+        log.info("serve.demo_doc", document_id=demo["document_id"],
+                 hint="edit it with POST /_emulator/docs/{id}/edit and ask the bot about the new text")
         log.info("serve.emulator_started", url=url, callback=callback,
                  hint="no FEISHU_APP_ID set: talking to the bundled Feishu emulator")
 

@@ -32,6 +32,21 @@ async def load_sample_kb(services: Services) -> int:
     return loaded
 
 
+async def subscribe_configured_docs(services: Services) -> int:
+    """Subscribe the docs listed in FEISHU_SYNC_DOCS (already subscribed ones are simply re-synced)."""
+    links = [x.strip() for x in services.settings.feishu_sync_docs.split(",") if x.strip()]
+    synced = 0
+    for link in links:
+        try:
+            reports = await services.docsync.subscribe(link)
+            synced += len(reports)
+        except Exception as exc:
+            log.error("startup.doc_subscribe_failed", link=link, error=str(exc))
+    if links:
+        log.info("startup.docs_subscribed", docs=synced)
+    return synced
+
+
 def reconcile_scheduler(services: Services) -> AsyncIOScheduler:
     """Re-checks every subscribed Feishu doc on an interval: catches missed edit events and deletions."""
     scheduler = AsyncIOScheduler()

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     cache_enabled: bool = True
     sensitive_words: str = ""  # comma-separated extra words masked in logs, prompts and traces
     sample_kb: bool = True  # load config/sample_kb into an empty knowledge base at start
+    feishu_sync_docs: str = ""  # comma-separated docx/wiki links or tokens kept in sync from start-up
     sync_debounce_s: float = 0.5
     sync_reconcile_interval_s: int = 600
 

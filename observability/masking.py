@@ -12,14 +12,23 @@ _PHONE = re.compile(r"(?<![0-9A-Za-z])((?:\+?86[- ]?)?1[3-9]\d)[- ]?(\d{4})[- ]?
 _BANK_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{4})(?:[ -]?\d{4}){2,3}[ -]?(\d{1,4})(?![0-9A-Za-z])")
 
 
-def mask_text(text: str, extra_words: Iterable[str] = ()) -> str:
-    """Return `text` with ID cards, phones, bank cards and any `extra_words` masked."""
+_configured_words: tuple[str, ...] = ()
+
+
+def configure_sensitive_words(words: Iterable[str]) -> None:
+    """Extra words (names, project codes...) masked everywhere text leaves the process (SENSITIVE_WORDS)."""
+    global _configured_words
+    _configured_words = tuple(sorted({w.strip() for w in words if w.strip()}, key=len, reverse=True))
+
+
+def mask_text(text: str, extra_words: Iterable[str] | None = None) -> str:
+    """Return `text` with ID cards, phones, bank cards and sensitive words masked."""
     if not text:
         return text
     text = _ID_CARD.sub(lambda m: m.group(1) + "*" * 12, text)
     text = _PHONE.sub(lambda m: m.group(1) + "****" + m.group(3), text)
     text = _BANK_CARD.sub(lambda m: m.group(1) + " **** **** " + m.group(2)[-4:], text)
-    for word in extra_words:
+    for word in _configured_words if extra_words is None else extra_words:
         if word:
             text = text.replace(word, "*" * len(word))
     return text

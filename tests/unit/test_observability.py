@@ -31,7 +31,14 @@ def test_mask_text(raw, masked):
 
 
 def test_mask_extra_words_and_nested_values():
+    from observability.masking import configure_sensitive_words
+
     assert mask_text("客户张三投诉", extra_words=["张三"]) == "客户**投诉"
+    configure_sensitive_words(["云雀内部项目X", " "])
+    try:
+        assert mask_text("请勿外传云雀内部项目X的进度") == "请勿外传" + "*" * 7 + "的进度"
+    finally:
+        configure_sensitive_words([])
     assert mask_value({"a": ["13812345678", 5], "b": ("x",)}) == {"a": ["138****5678", 5], "b": ("x",)}
 
 
