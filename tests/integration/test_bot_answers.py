@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -58,3 +59,25 @@ async def test_did_you_mean_card_and_a_click_answers_the_chosen_question(bot, em
     assert clicked["status"] == 200 and clicked["response"]["toast"]["content"] == "怎么申请退货？"
     answer = await reply_to(emulator, {"message_id": card_message["message_id"]})
     assert "7天内可无理由退货" in answer["text"]
+
+
+async def test_vector_store_down_retries_then_tells_the_customer_and_keeps_the_event(bot, emulator):
+    from rag.milvus import StoreUnavailable
+
+    calls = []
+
+    async def down(*_a, **_kw):
+        calls.append(1)
+        raise StoreUnavailable("vector store at test is unavailable")
+
+    bot.knowledge.retriever.search = down
+    sent = await emulator.send_user_message("ou_dan", "发票怎么开")
+    reply = await emulator.wait_for_message(lambda m: m["parent_id"] == sent["message_id"], 20)
+    assert reply["text"] == "系统繁忙，请稍后再试。"
+    assert len(calls) == bot.settings.queue_max_attempts
+    for _ in range(100):
+        dead = await bot.queue.dead_letters()
+        if dead:
+            break
+        await asyncio.sleep(0.05)
+    assert [d.event_id for d in dead] == [sent["event_id"]] and "StoreUnavailable" in dead[0].error
