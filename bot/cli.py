@@ -172,34 +172,21 @@ def _progress(done: int, total: int, label: str) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rag.embedders.factory import create_embedder
     from rag.evaluate import evaluate
+    from rag.service import answer_policy, embedder_from
 
     if bool(args.kb) == bool(args.docs):
         print("give exactly one of --kb or --docs", file=sys.stderr)
         return 2
     settings = get_settings()
     configure_logging("WARNING", settings.log_format)
-    embedder = create_embedder(settings.embedder, model_path=settings.embedder_model_path,
-                               base_url=settings.embedding_base_url or settings.llm_base_url,
-                               api_key=settings.embedding_api_key or settings.llm_api_key,
-                               model=settings.embedding_model, dim=settings.embedding_dim or None)
-    policy = _policy(settings)
-    result = asyncio.run(evaluate(embedder, kb=Path(args.kb) if args.kb else None,
+    result = asyncio.run(evaluate(embedder_from(settings), kb=Path(args.kb) if args.kb else None,
                                   docs=Path(args.docs) if args.docs else None, queries=Path(args.queries),
                                   fusion=args.fusion or settings.rag_fusion,
                                   dense_weight=args.dense_weight if args.dense_weight is not None
-                                  else settings.rag_dense_weight, policy=policy))
+                                  else settings.rag_dense_weight, policy=answer_policy(settings)))
     print(json.dumps(result, ensure_ascii=False))
     return 0
-
-
-def _policy(settings: Settings):
-    from rag.answer import AnswerPolicy
-
-    defaults = AnswerPolicy()
-    return AnswerPolicy(answer_similarity=settings.rag_answer_similarity or defaults.answer_similarity,
-                        suggest_similarity=settings.rag_suggest_similarity or defaults.suggest_similarity)
 
 
 def build_parser() -> argparse.ArgumentParser:

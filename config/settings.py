@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     reranker_model_path: str = ""  # local FlagEmbedding reranker directory; empty: no reranking
     rag_fusion: Literal["weighted", "rrf"] = "weighted"
     rag_dense_weight: float = 0.9
+    rag_lite_bm25_max_rows: int = 30_000  # on a Milvus Lite file, dense-only retrieval past this size
     rag_answer_similarity: float = 0.0  # 0: the calibrated default in rag/answer.py
     rag_suggest_similarity: float = 0.0
     cache_ttl_s: int = 3600

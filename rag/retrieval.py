@@ -65,7 +65,7 @@ class Retriever:
     def __init__(self, store: KnowledgeStore, embedder: Embedder, *, fusion: Fusion = "weighted",
                  dense_weight: float = 0.9, rrf_k: int = 60, depth: int = 40, bm25_saturation: float = 20.0,
                  reranker=None, batcher: QueryEmbeddingBatcher | None = None,
-                 dense_lock_margin: float = 0.03) -> None:
+                 dense_lock_margin: float = 0.03, bm25_max_rows: int | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.fusion = fusion
@@ -75,6 +75,10 @@ class Retriever:
         self.bm25_saturation = bm25_saturation
         self.reranker = reranker
         self.dense_lock_margin = dense_lock_margin
+        # Milvus Lite's BM25 is pure Python: past this many rows it costs more than the latency budget, so
+        # retrieval goes dense-only there (a Milvus server has no such limit: None).
+        self.bm25_max_rows = bm25_max_rows
+        self._rows: tuple[int, float] = (0, 0.0)  # (row count, when it was read)
         self.batcher = batcher or QueryEmbeddingBatcher(embedder.embed_queries)
 
     async def search(self, query: str, *, top_k: int = 5, knowledge_types: Sequence[str] | None = None,
@@ -86,10 +90,13 @@ class Retriever:
         timings["embed"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
         types = list(knowledge_types) if knowledge_types else None
-        dense_hits, bm25_hits = await asyncio.gather(
-            self.store.dense_search(vector, self.depth, knowledge_types=types),
-            self.store.bm25_search(normalize_text(query), self.depth, knowledge_types=types),
-        )
+        if await self._bm25_affordable():
+            dense_hits, bm25_hits = await asyncio.gather(
+                self.store.dense_search(vector, self.depth, knowledge_types=types),
+                self.store.bm25_search(normalize_text(query), self.depth, knowledge_types=types),
+            )
+        else:
+            dense_hits, bm25_hits = await self.store.dense_search(vector, self.depth, knowledge_types=types), []
         timings["search"] = (time.perf_counter() - started) * 1000
         candidates = self._fuse(_fold(dense_hits), _fold(bm25_hits))
         if self.reranker is not None and candidates:
@@ -98,6 +105,15 @@ class Retriever:
             candidates = await self._rerank(query, candidates[:head]) + candidates[head:]
             timings["rerank"] = (time.perf_counter() - started) * 1000
         return RetrievalResult(query, candidates[:top_k], timings)
+
+    async def _bm25_affordable(self) -> bool:
+        if self.bm25_max_rows is None:
+            return True
+        count, read_at = self._rows
+        if time.monotonic() - read_at > 30:
+            count = await self.store.count()
+            self._rows = (count, time.monotonic())
+        return count <= self.bm25_max_rows
 
     def _fuse(self, dense: dict, bm25: dict) -> list[Candidate]:
         out: dict[str, Candidate] = {}

@@ -72,8 +72,11 @@ class Knowledge:
             from rag.rerank import FlagRerankerWrapper
 
             reranker = FlagRerankerWrapper(settings.reranker_model_path)
+        from rag.milvus import is_local
+
         retriever = Retriever(store, embedder, fusion=settings.rag_fusion, dense_weight=settings.rag_dense_weight,
-                              reranker=reranker)
+                              reranker=reranker,
+                              bm25_max_rows=settings.rag_lite_bm25_max_rows if is_local(milvus.uri) else None)
         cache = AnswerCache(redis, version, ttl_s=settings.cache_ttl_s, enabled=settings.cache_enabled)
         answerer = Answerer(retriever, policy=answer_policy(settings), cache=cache, generator=generator_from(settings),
                             language=settings.bot_language)

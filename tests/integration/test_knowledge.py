@@ -197,3 +197,22 @@ async def test_wiki_space_is_crawled_to_its_docs(live, emulator):
                               parent_node_token=root["node_token"])
     reports = await sync.subscribe(f"https://example.feishu.cn/wiki/{root['node_token']}")
     assert sorted(r.document_id for r in reports) == sorted([doc["document_id"], other["document_id"]])
+
+
+async def test_large_lite_store_goes_dense_only(knowledge, embedder):
+    kb, _, _ = knowledge
+    calls = []
+    real_bm25 = kb.store.bm25_search
+
+    async def counting_bm25(*args, **kwargs):
+        calls.append(1)
+        return await real_bm25(*args, **kwargs)
+
+    kb.store.bm25_search = counting_bm25
+    small = Retriever(kb.store, embedder, bm25_max_rows=1000)
+    capped = Retriever(kb.store, embedder, bm25_max_rows=3)  # the FAQ fixture holds 10 rows
+    assert (await small.search("怎么退货")).candidates[0].bm25 > 0
+    assert len(calls) == 1
+    result = await capped.search("怎么退货")
+    assert len(calls) == 1 and result.candidates[0].hit.block_id == "ret-1"
+    assert all(c.bm25 == 0 for c in result.candidates)
