@@ -13,7 +13,7 @@ from bot.ingress import Ingress
 from bot.intake import EventIntake
 from bot.longconn import LongConnection
 from bot.services import Services
-from bot.startup import load_sample_kb, reconcile_scheduler, subscribe_configured_docs
+from bot.startup import reconcile_scheduler, warm_knowledge
 from bot.verify import CallbackVerifier
 from bot.wiring import register_default_handlers
 from bot.workers import WorkerPool
@@ -38,7 +38,8 @@ def create_app(
     services = services or Services.build(settings, redis=redis)
     if not services.registry.event_types:
         register_default_handlers(services)
-    app = web.Application(client_max_size=max(settings.event_max_body_bytes, 1024 * 1024) * 16)
+    # Feishu callbacks have their own, smaller limit (EVENT_MAX_BODY_BYTES, checked by the ingress).
+    app = web.Application(client_max_size=64 * 1024 * 1024)
     app[SERVICES] = services
 
     intake = EventIntake(services.queue, services.registry, callback_timeout_s=settings.callback_timeout_s)
@@ -64,10 +65,7 @@ def create_app(
         background: list[asyncio.Task] = []
         try:
             await services.knowledge.store.ensure()  # open the vector store now, not on the first question
-            if settings.sample_kb:
-                background.append(asyncio.create_task(load_sample_kb(services), name="sample_kb"))
-            if settings.feishu_sync_docs:
-                background.append(asyncio.create_task(subscribe_configured_docs(services), name="sync_docs"))
+            background.append(asyncio.create_task(warm_knowledge(services), name="warm_knowledge"))
         except Exception as exc:  # /readyz reports it; the bot still acks and queues events
             log.error("app.vector_store_unavailable", uri=services.milvus.uri, error=str(exc))
         scheduler = reconcile_scheduler(services)

@@ -47,6 +47,14 @@ async def subscribe_configured_docs(services: Services) -> int:
     return synced
 
 
+async def warm_knowledge(services: Services) -> None:
+    """In order: the sample knowledge base (only into an empty store), then the configured Feishu docs."""
+    if services.settings.sample_kb:
+        await load_sample_kb(services)
+    if services.settings.feishu_sync_docs:
+        await subscribe_configured_docs(services)
+
+
 def reconcile_scheduler(services: Services) -> AsyncIOScheduler:
     """Re-checks every subscribed Feishu doc on an interval: catches missed edit events and deletions."""
     scheduler = AsyncIOScheduler()
