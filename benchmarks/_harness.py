@@ -57,6 +57,7 @@ class BotProcess:
             "LOG_LEVEL": "WARNING",
             "LOG_FORMAT": "json",
             "OMP_NUM_THREADS": "1",
+            "SAMPLE_KB": "false",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

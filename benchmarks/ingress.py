@@ -1,7 +1,10 @@
 """Ingress benchmark: ack latency under load, event→reply latency, duplicates and losses.
 
-Runs the bot as a separate `larkdesk serve` process against a real redis-server and drives it with the
-bundled Feishu emulator (in this process), whose deliveries are signed and encrypted like Feishu's.
+Runs the bot as a separate `larkdesk serve` process against a real redis-server and a Milvus (Lite) server
+process — the production topology of docker-compose.yml — and drives it with the bundled Feishu emulator
+(in this process), whose deliveries are signed and encrypted like Feishu's. Every message is answered through
+the real knowledge path (query embedding + retrieval); the knowledge base starts empty. `--milvus embedded`
+keeps Milvus Lite inside the bot process instead (the `make run` default).
 
 Phase 1: --rate events/s for --seconds: one in ten is a customer's p2p question (answered: 50/s is
           Feishu's per-app send limit), the rest group chatter that does not @-mention the bot (queued,
@@ -25,6 +28,7 @@ from _harness import BotProcess, RedisServerProcess, percentile
 
 from bot.emulator import Emulator, EmulatorConfig
 from observability.logging import configure_logging
+from tests.rag.store_conftest import MilvusLiteServer
 
 
 async def drive(emulator: Emulator, rate: float, seconds: float, users: int, tag: str,
@@ -67,10 +71,14 @@ async def main_async(args: argparse.Namespace) -> dict:
     configure_logging("WARNING", "json")
     redis = RedisServerProcess()
     redis.start()
+    milvus = MilvusLiteServer() if args.milvus == "server" else None
+    if milvus is not None:
+        milvus.start()
     emulator = Emulator(EmulatorConfig(delivery_concurrency=args.concurrency, chat_qps=50))
     url = await emulator.start()
     bot = BotProcess(url, redis.url, tempfile.mkdtemp(prefix="larkdesk-bench-"),
-                     WORKER_CONCURRENCY=str(args.workers))
+                     WORKER_CONCURRENCY=str(args.workers), MILVUS_URI=milvus.uri if milvus else "",
+                     BOT_RESPONDER=args.responder)
     bot.start()
     emulator.set_delivery(event_callback_url=bot.events_url)
     try:
@@ -119,12 +127,17 @@ async def main_async(args: argparse.Namespace) -> dict:
             "duplicates": sum(max(0, len(r) - 1) for r in all_replies.values()),
             "lost": sum(1 for r in all_replies.values() if not r) + unprocessed,
             "redis": "redis-server",
+            "milvus": args.milvus,
+            "responder": args.responder,
+            "worker_concurrency": args.workers,
             "cpu_count": os.cpu_count(),
         }
     finally:
         bot.stop()
         await emulator.stop()
         redis.stop()
+        if milvus is not None:
+            milvus.stop()
 
 
 def main() -> None:
@@ -135,7 +148,10 @@ def main() -> None:
     parser.add_argument("--reply-seconds", type=float, default=20)
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=64, help="emulator deliveries in flight")
-    parser.add_argument("--workers", type=int, default=32, help="WORKER_CONCURRENCY of the bot")
+    parser.add_argument("--workers", type=int, default=16, help="WORKER_CONCURRENCY of the bot")
+    parser.add_argument("--responder", choices=["knowledge", "echo"], default="knowledge",
+                        help="echo isolates the ingress and queue from the cost of answering")
+    parser.add_argument("--milvus", choices=["server", "embedded"], default="server")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(main_async(args))))
 

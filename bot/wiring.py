@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.handlers.cards import CardActionRouter
 from bot.handlers.knowledge import ASK_EVENT, ask_action, ask_handler, knowledge_responder
-from bot.handlers.messages import MessageHandler
+from bot.handlers.messages import MessageHandler, echo_responder
 from bot.services import Services
 
 
@@ -14,7 +14,9 @@ def register_default_handlers(services: Services) -> CardActionRouter:
     answerer = services.knowledge.answerer
     registry.add_event(
         "im.message.receive_v1",
-        MessageHandler(services.feishu, knowledge_responder(answerer, language),
+        MessageHandler(services.feishu,
+                       echo_responder(language) if settings.bot_responder == "echo"
+                       else knowledge_responder(answerer, language),
                        bot_open_id=settings.feishu_bot_open_id, language=language,
                        max_attempts=settings.queue_max_attempts),
     )

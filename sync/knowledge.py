@@ -16,6 +16,7 @@ import structlog
 from observability.metrics import KNOWLEDGE_CHUNKS_EMBEDDED
 from rag.cache import KnowledgeVersion
 from rag.embedders import Embedder
+from rag.embedders.pool import run_embedding
 from rag.store import KnowledgeStore
 from sync.indexing import embedding_input, index_rows
 from sync.models import Chunk, ParsedDocument
@@ -151,6 +152,6 @@ class KnowledgeBase:
                 batch = picked[start:start + self.embed_batch]
                 texts = [inputs[i][0] for i in batch]
                 embed = self.embedder.embed_queries if as_query else self.embedder.embed_documents
-                vectors = await asyncio.to_thread(embed, texts)
+                vectors = await run_embedding(embed, texts)
                 out[batch] = vectors
         return out
