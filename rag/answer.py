@@ -79,7 +79,7 @@ class Answer:
 
 def source_of(cand: Candidate) -> dict[str, Any]:
     hit = cand.hit
-    return {"chunk_id": hit.id, "source_id": hit.source_id, "title": hit.title, "headings": hit.headings,
+    return {"chunk_id": hit.id, "source_id": hit.source_id, "title": hit.title, "headings": hit.heading_path,
             "knowledge_type": hit.knowledge_type, "score": round(cand.score, 4), "dense": round(cand.dense, 4),
             "content": hit.answer or hit.text}
 
@@ -88,7 +88,7 @@ def extractive_text(cand: Candidate, language: str) -> str:
     hit = cand.hit
     if hit.answer:
         return hit.answer
-    where = " > ".join(x for x in (hit.title, hit.headings) if x)
+    where = " > ".join(x for x in (hit.title, hit.heading_path) if x)
     return t("extractive_passage", language, where=where or hit.source_id, text=hit.text)
 
 

@@ -216,3 +216,17 @@ async def test_large_lite_store_goes_dense_only(knowledge, embedder):
     result = await capped.search("怎么退货")
     assert len(calls) == 1 and result.candidates[0].hit.block_id == "ret-1"
     assert all(c.bm25 == 0 for c in result.candidates)
+
+
+async def test_document_passage_answer_names_its_source(knowledge):
+    kb, retriever, _ = knowledge
+    from sync.parsers import parse_text
+
+    text = "# 保修政策\n\n## 屏幕碎裂\n\n人为摔落导致的屏幕碎裂不在免费保修范围内，可付费更换屏幕，费用按机型报价。\n"
+    doc = parse_text(text, source_id="doc:warranty", title="保修政策", fmt="md", knowledge_type="policy")
+    await kb.ingest_document(doc)
+    answer = await Answerer(retriever).answer("手机摔碎屏幕了能免费修吗")
+    assert answer.decision == "answer"
+    assert answer.text.splitlines()[0].startswith("根据《保修政策") and "屏幕碎裂" in answer.text.splitlines()[0]
+    assert "人为摔落" in answer.text
+    assert answer.sources[0]["headings"] and answer.sources[0]["knowledge_type"] == "policy"
