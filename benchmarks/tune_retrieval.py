@@ -17,7 +17,7 @@ from _harness import ROOT
 
 from rag.answer import AnswerPolicy
 from rag.embedders.factory import create_embedder
-from rag.evaluate import kb_documents, read_jsonl, read_queries, summarize
+from rag.evaluate import kb_documents, read_queries, summarize
 from rag.milvus import MilvusConnection
 from rag.normalize import normalize_text
 from rag.retrieval import Retriever, _fold
@@ -48,7 +48,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         store = KnowledgeStore(MilvusConnection(str(Path(tmp) / "t.db")), dim=embedder.dim)
         await store.ensure()
         kb = KnowledgeBase(store, embedder, VersionRegistry(tmp))
-        for doc in kb_documents(read_jsonl(DATA / "faq_kb.jsonl")):
+        for doc in kb_documents(DATA / "faq_kb.jsonl"):
             await kb.ingest_document(doc, register=False, validate_quality=False)
         dev = await collect(store, embedder, read_queries(DATA / "faq_queries.jsonl"), args.depth)
         held = await collect(store, embedder, read_queries(DATA / "faq_queries_heldout.jsonl"), args.depth)

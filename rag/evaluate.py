@@ -33,12 +33,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def kb_documents(rows: list[dict[str, Any]]) -> list[ParsedDocument]:
-    from sync.chunking import faq_chunks
-    from sync.models import FaqEntry
+def kb_documents(path: Path) -> list[ParsedDocument]:
+    """The FAQ table through the same parser `larkdesk ingest` uses (block ids are the entry ids)."""
+    from sync.parsers import parse_file
 
-    entries = [FaqEntry(str(r["id"]), r["question"], r["answer"], tuple(r.get("similar") or ())) for r in rows]
-    return [ParsedDocument("eval:kb", "eval kb", faq_chunks("eval:kb", entries), "faq")]
+    return [parse_file(path, source_id="eval:kb")]
 
 
 def doc_documents(rows: list[dict[str, Any]]) -> list[ParsedDocument]:
@@ -69,7 +68,7 @@ async def evaluate(embedder: Embedder, *, kb: Path | None, docs: Path | None, qu
                    fusion: str = "weighted", dense_weight: float = 0.9, policy: AnswerPolicy | None = None,
                    concurrency: int = 1, reranker=None) -> dict[str, Any]:
     mode = "kb" if kb else "docs"
-    documents = kb_documents(read_jsonl(kb)) if kb else doc_documents(read_jsonl(docs))  # type: ignore[arg-type]
+    documents = kb_documents(kb) if kb else doc_documents(read_jsonl(docs))  # type: ignore[arg-type]
     policy = policy or AnswerPolicy()
     with tempfile.TemporaryDirectory(prefix="larkdesk-eval-") as tmp:
         connection = MilvusConnection(str(Path(tmp) / "eval.db"))
