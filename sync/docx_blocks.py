@@ -18,17 +18,17 @@ from sync.models import Chunk, ParsedDocument
 
 log = structlog.get_logger("sync.docx_blocks")
 
-PAGE, TEXT, BULLET, ORDERED, CODE, QUOTE, TODO_ITEM, CALLOUT = 1, 2, 12, 13, 14, 15, 17, 19
+PAGE, TEXT, BULLET, ORDERED, CODE, QUOTE, TASK_ITEM, CALLOUT = 1, 2, 12, 13, 14, 15, 17, 19
 DIVIDER, IMAGE, TABLE, TABLE_CELL, QUOTE_CONTAINER, UNSUPPORTED = 22, 27, 31, 32, 34, 999
 SOURCE_PREFIX = "feishu:"  # the same source id sync.live uses for a subscribed document
 HEADING_TYPES = range(3, 12)  # heading1..heading9
 
 # block_type → key of its content object in the block JSON
 ELEMENT_KEYS: dict[int, str] = {
-    PAGE: "page", TEXT: "text", BULLET: "bullet", ORDERED: "ordered", CODE: "code", QUOTE: "quote", TODO_ITEM: "todo",
+    PAGE: "page", TEXT: "text", BULLET: "bullet", ORDERED: "ordered", CODE: "code", QUOTE: "quote", TASK_ITEM: "todo",
     **{t: f"heading{t - 2}" for t in HEADING_TYPES},
 }
-TEXT_TYPES = frozenset({TEXT, BULLET, ORDERED, CODE, QUOTE, TODO_ITEM})  # each one chunk
+TEXT_TYPES = frozenset({TEXT, BULLET, ORDERED, CODE, QUOTE, TASK_ITEM})  # each one chunk
 CONTAINER_TYPES = frozenset({PAGE, CALLOUT, QUOTE_CONTAINER})  # no text of their own; their children count
 
 

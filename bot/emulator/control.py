@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
-from bot.emulator.httputil import control_json
+from bot.emulator.httputil import control_json, parse_json_object
 from bot.emulator.keys import SERVICE
 from bot.emulator.service import EmulatorError, EmulatorService
 
@@ -20,16 +19,7 @@ def _svc(request: web.Request) -> EmulatorService:
 
 
 async def _body(request: web.Request) -> dict:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise EmulatorError(f"invalid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise EmulatorError("body must be a JSON object")
-    return body
+    return parse_json_object(await request.read(), EmulatorError)
 
 
 def _pick(body: dict, *keys: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -42,18 +43,22 @@ def ok(data: Any = None, msg: str = "success") -> web.Response:
     return envelope(0, msg, {} if data is None else data)
 
 
-async def json_body(request: web.Request) -> dict:
-    """The JSON object body; an absent body is {}."""
-    raw = await request.read()
+def parse_json_object(raw: bytes, error: Callable[[str], Exception]) -> dict:
+    """A JSON object body (absent → {}); anything else raises `error(reason)`."""
     if not raw.strip():
         return {}
     try:
         body = json.loads(raw)
     except ValueError as exc:
-        raise FeishuError(9499, f"Bad Request: invalid json body: {exc}", 400) from exc
+        raise error(f"invalid json body: {exc}") from exc
     if not isinstance(body, dict):
-        raise FeishuError(9499, "Bad Request: json body must be an object", 400)
+        raise error("json body must be an object")
     return body
+
+
+async def json_body(request: web.Request) -> dict:
+    """The JSON object body of an Open API call; an absent body is {}."""
+    return parse_json_object(await request.read(), lambda reason: FeishuError(9499, f"Bad Request: {reason}", 400))
 
 
 def require_str(body: dict, key: str, *, allow_empty: bool = False) -> str:
