@@ -78,7 +78,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     url = await emulator.start()
     bot = BotProcess(url, redis.url, tempfile.mkdtemp(prefix="larkdesk-bench-"),
                      WORKER_CONCURRENCY=str(args.workers), MILVUS_URI=milvus.uri if milvus else "",
-                     BOT_RESPONDER=args.responder)
+                     BOT_RESPONDER=args.responder, WORKER_PROCESSES=str(args.worker_processes))
     bot.start()
     emulator.set_delivery(event_callback_url=bot.events_url)
     try:
@@ -130,6 +130,7 @@ async def main_async(args: argparse.Namespace) -> dict:
             "milvus": args.milvus,
             "responder": args.responder,
             "worker_concurrency": args.workers,
+            "worker_processes": args.worker_processes,
             "cpu_count": os.cpu_count(),
         }
     finally:
@@ -152,6 +153,8 @@ def main() -> None:
     parser.add_argument("--responder", choices=["knowledge", "echo"], default="knowledge",
                         help="echo isolates the ingress and queue from the cost of answering")
     parser.add_argument("--milvus", choices=["server", "embedded"], default="server")
+    parser.add_argument("--worker-processes", type=int, default=0,
+                        help="WORKER_PROCESSES: answer in separate, lower-priority processes")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(main_async(args))))
 

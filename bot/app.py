@@ -33,7 +33,10 @@ def create_app(
     redis: aioredis.Redis | None = None,
     services: Services | None = None,
     run_workers: bool = True,
+    owns_knowledge: bool = True,
 ) -> web.Application:
+    """`owns_knowledge=False`: an acknowledge-only front whose worker processes own the vector store (a Milvus
+    Lite file admits one process), so it neither opens the store nor loads knowledge."""
     configure_sensitive_words(settings.sensitive_words.split(","))
     services = services or Services.build(settings, redis=redis)
     if not services.registry.event_types:
@@ -50,7 +53,10 @@ def create_app(
     )
     app.router.add_post("/feishu/events", ingress.handle)
     app.router.add_post("/feishu/cards", ingress.handle)
-    add_health_routes(app, {"redis": services.redis.ping, "vector_store": services.milvus.ping})
+    checks = {"redis": services.redis.ping}
+    if owns_knowledge:
+        checks["vector_store"] = services.milvus.ping
+    add_health_routes(app, checks)
 
     workers = WorkerPool(
         services.queue,
@@ -63,20 +69,22 @@ def create_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         background: list[asyncio.Task] = []
-        try:
-            await services.knowledge.store.ensure()  # open the vector store now, not on the first question
-            background.append(asyncio.create_task(warm_knowledge(services), name="warm_knowledge"))
-        except Exception as exc:  # /readyz reports it; the bot still acks and queues events
-            log.error("app.vector_store_unavailable", uri=services.milvus.uri, error=str(exc))
         scheduler = reconcile_scheduler(services)
-        scheduler.start()
+        if owns_knowledge:
+            try:
+                await services.knowledge.store.ensure()  # open the vector store now, not on the first question
+                background.append(asyncio.create_task(warm_knowledge(services), name="warm_knowledge"))
+            except Exception as exc:  # /readyz reports it; the bot still acks and queues events
+                log.error("app.vector_store_unavailable", uri=services.milvus.uri, error=str(exc))
+            scheduler.start()
         longconn = LongConnection(settings, intake) if settings.feishu_event_mode == "websocket" else None
         if longconn is not None:
             await longconn.start()
         if run_workers:
             await workers.start()
         yield
-        scheduler.shutdown(wait=False)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -70,17 +71,65 @@ async def _serve(settings: Settings) -> None:
         log.info("serve.emulator_started", url=url, callback=callback,
                  hint="no FEISHU_APP_ID set: talking to the bundled Feishu emulator")
 
-    runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
+    split = settings.worker_processes > 0 and bool(settings.redis_url)
+    if settings.worker_processes > 0 and not split:
+        log.warning("serve.worker_processes_ignored", reason="needs REDIS_URL (the embedded Redis is in-process)")
+    app = create_app(settings, run_workers=not split, owns_knowledge=not split)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
-    log.info("serve.listening", url=settings.public_base_url, mode=settings.feishu_event_mode)
+    workers = [_spawn_worker(settings) for _ in range(settings.worker_processes if split else 0)]
+    log.info("serve.listening", url=settings.public_base_url, mode=settings.feishu_event_mode,
+             worker_processes=len(workers))
     try:
         await stop.wait()
     finally:
         log.info("serve.stopping")
+        for proc in workers:
+            proc.terminate()
+        for proc in workers:
+            await asyncio.to_thread(proc.wait, 60)
         await runner.cleanup()
         if emulator is not None:
             await emulator.stop()
+
+
+def _spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    """A `larkdesk worker` with this server's settings (the emulator wiring included), at lower priority."""
+    env = {**os.environ, **{name.upper(): str(value) for name, value in settings.model_dump().items()
+                            if value is not None and not isinstance(value, bool | dict | list)}}
+    env.update({name.upper(): "true" if value else "false" for name, value in settings.model_dump().items()
+                if isinstance(value, bool)})
+    return subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=env, preexec_fn=lambda: os.nice(5))
+
+
+async def _work(settings: Settings) -> None:
+    """Workers without an HTTP listener: the same app lifecycle (store, knowledge, scheduler, worker pool)."""
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(create_app(settings), handle_signals=False)
+    await runner.setup()  # runs the lifecycle: nothing listens
+    log.info("worker.started", pid=os.getpid())
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if not settings.redis_url:
+        print("larkdesk worker needs REDIS_URL: the embedded Redis lives inside `larkdesk serve`", file=sys.stderr)
+        return 2
+    asyncio.run(_work(settings))
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -197,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="process queued events only (scale out next to `serve`; needs REDIS_URL)")
+    worker.set_defaults(func=cmd_worker)
 
     emu = sub.add_parser("emulator", help="run the local Feishu Open Platform emulator")
     emu.add_argument("--host", default="127.0.0.1")

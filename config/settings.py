@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     queue_retry_backoff_ms: int = 2_000
     queue_maxlen: int = 100_000
     worker_concurrency: int = 16
+    # >0 (needs REDIS_URL): `larkdesk serve` only acknowledges callbacks and runs this many `larkdesk worker`
+    # processes at a lower CPU priority, so answering never delays an acknowledgement.
+    worker_processes: int = 0
 
     # Outbound rate limits, calls in any 1 s window (Feishu: 5 to one chat or user, 50 per app)
     feishu_chat_qps: int = 5
