@@ -175,8 +175,11 @@ class SdkThread:
         await asyncio.to_thread(self._loop_ready.wait, timeout_s)
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed in between
-                asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+            shutdown = self._shutdown()
+            try:
+                asyncio.run_coroutine_threadsafe(shutdown, loop)
+            except RuntimeError:  # the loop closed in between: nothing left to shut down
+                shutdown.close()
         await asyncio.to_thread(thread.join, timeout_s)
         if thread.is_alive():
             log.warning("longconn.thread_still_running", timeout_s=timeout_s)
