@@ -174,7 +174,7 @@ class SdkThread:
         self._stopping = True
         await asyncio.to_thread(self._loop_ready.wait, timeout_s)
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        if loop is not None and loop.is_running():  # a loop that already ended (refused at start) needs nothing
             shutdown = self._shutdown()
             try:
                 asyncio.run_coroutine_threadsafe(shutdown, loop)
