@@ -96,10 +96,8 @@ async def _serve(settings: Settings) -> None:
 
 def _spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
     """A `larkdesk worker` with this server's settings (the emulator wiring included), at lower priority."""
-    env = {**os.environ, **{name.upper(): str(value) for name, value in settings.model_dump().items()
-                            if value is not None and not isinstance(value, bool | dict | list)}}
-    env.update({name.upper(): "true" if value else "false" for name, value in settings.model_dump().items()
-                if isinstance(value, bool)})
+    env = {**os.environ, **{name.upper(): (str(value).lower() if isinstance(value, bool) else str(value))
+                            for name, value in settings.model_dump().items()}}
     return subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=env, preexec_fn=lambda: os.nice(5))
 
 

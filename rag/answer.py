@@ -17,7 +17,7 @@ import structlog
 
 from config.messages import t
 from observability.masking import mask_text
-from observability.metrics import ANSWERS
+from observability.metrics import ANSWERS, STEP_LATENCY
 from rag.cache import AnswerCache
 from rag.retrieval import Candidate, RetrievalResult, Retriever
 
@@ -113,6 +113,8 @@ class Answerer:
         result = await self.retriever.search(question, top_k=self.top_k, knowledge_types=knowledge_types)
         answer = await self._compose(question, result)
         answer.timings_ms = {**result.timings_ms, "total": round((time.perf_counter() - started) * 1000, 2)}
+        for step, ms in answer.timings_ms.items():
+            STEP_LATENCY.labels(step).observe(ms / 1000)
         ANSWERS.labels(answer.decision).inc()
         log.info("answer.decided", decision=answer.decision, confidence=round(answer.confidence, 4),
                  reason=answer.reason, question=mask_text(question))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -17,6 +16,7 @@ from lark_oapi.ws.exception import ClientException
 from bot.emulator import Emulator
 from bot.longconn import SdkThread, WsClient
 from tests.emulator.conftest import Receiver, call
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -78,15 +78,6 @@ async def bots(emulator: Emulator):
     yield connect
     for bot in started:
         await bot.thread.stop()
-
-
-async def eventually(predicate, timeout_s: float = 3.0) -> None:
-    """Poll state another thread changes (the SDK client's) until predicate holds."""
-    for _ in range(int(timeout_s / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 async def test_event_is_pushed_as_plaintext_and_answered(emulator: Emulator, bots):

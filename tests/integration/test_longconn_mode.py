@@ -15,6 +15,7 @@ from bot.events import FeishuEvent
 from bot.services import Services
 from config.settings import Settings
 from tests.integration.conftest import echo_services
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -42,15 +43,6 @@ def ws_settings(emulator: Emulator, tmp_path) -> Settings:
         queue_retry_backoff_ms=50,
         log_level="WARNING",
     )
-
-
-async def eventually(predicate, timeout_s: float = 3.0) -> None:
-    """Poll state another thread changes (the SDK client's) until predicate holds."""
-    for _ in range(int(timeout_s / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 async def test_message_over_long_connection_is_queued_and_answered_once(emulator: Emulator, tmp_path):

@@ -10,6 +10,7 @@ from bot.events import FeishuEvent
 from bot.queue import EventQueue
 from bot.registry import DuplicateHandlerError, HandlerRegistry
 from bot.workers import WorkerPool
+from tests.polling import eventually
 
 
 def message_event(event_id: str, message_id: str, chat_id: str = "oc_1", text: str = "hi") -> FeishuEvent:
@@ -19,14 +20,6 @@ def message_event(event_id: str, message_id: str, chat_id: str = "oc_1", text: s
         {"header": {"event_id": event_id}, "event": {"message": {"message_id": message_id, "chat_id": chat_id,
                                                                    "content": text}}},
     )
-
-
-async def wait_for(predicate, limit_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + limit_s
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def make_queue(redis, **kw) -> EventQueue:
@@ -67,7 +60,7 @@ async def test_worker_handles_then_acknowledges(redis_client):
     await pool.start()
     for i in range(5):
         await queue.enqueue(message_event(f"e{i}", f"om_{i}", chat_id=f"oc_{i}"))
-    await wait_for(lambda: len(seen) == 5)
+    await eventually(lambda: len(seen) == 5)
     await pool.stop()
     assert sorted(seen) == [f"om_{i}" for i in range(5)]
     assert await queue.depth() == 0
@@ -88,8 +81,8 @@ async def test_failed_entry_is_retried_then_dead_lettered_with_its_error(redis_c
     pool = make_pool(queue, registry)
     await pool.start()
     await queue.enqueue(message_event("e1", "om_1"))
-    await wait_for(lambda: len(attempts) == 3)
-    await wait_for(lambda: pool.inflight == 0)
+    await eventually(lambda: len(attempts) == 3)
+    await eventually(lambda: pool.inflight == 0)
     await pool.stop()
     assert attempts == [1, 2, 3]
     dead = await queue.dead_letters()
@@ -112,7 +105,7 @@ async def test_transient_failure_recovers_without_dead_letter(redis_client):
     pool = make_pool(queue, registry)
     await pool.start()
     await queue.enqueue(message_event("e1", "om_1"))
-    await wait_for(lambda: len(calls) == 2 and pool.inflight == 0)
+    await eventually(lambda: len(calls) == 2 and pool.inflight == 0)
     await pool.stop()
     assert calls == [1, 2]
     assert await queue.dead_letters() == []
@@ -146,7 +139,7 @@ async def test_entry_of_a_killed_worker_is_reclaimed_by_the_next_one(redis_clien
 
     second = make_pool(queue, healthy, consumer="worker-b")
     await second.start()
-    await wait_for(lambda: done == ["e1"] and second.inflight == 0)
+    await eventually(lambda: done == ["e1"] and second.inflight == 0)
     await second.stop()
     assert await queue.depth() == 0
 
@@ -166,7 +159,7 @@ async def test_long_handler_is_not_stolen_while_its_worker_lives(redis_client):
     await a.start()
     await b.start()
     await queue.enqueue(message_event("e1", "om_1"))
-    await wait_for(lambda: runs and a.inflight + b.inflight == 0, limit_s=5)
+    await eventually(lambda: runs and a.inflight + b.inflight == 0, timeout_s=5)
     await asyncio.sleep(0.4)
     await a.stop()
     await b.stop()
@@ -214,7 +207,7 @@ async def test_events_of_one_chat_run_in_order_one_at_a_time(redis_client):
         await queue.enqueue(message_event(f"e{i}", f"om_{i}", chat_id="oc_same"))
     pool = make_pool(queue, registry, concurrency=8)
     await pool.start()
-    await wait_for(lambda: len(order) == 6)
+    await eventually(lambda: len(order) == 6)
     await pool.stop()
     assert order == [f"om_{i}" for i in range(6)]
     assert not overlap
@@ -226,7 +219,7 @@ async def test_entries_without_a_handler_are_acknowledged(redis_client):
     await queue.enqueue(FeishuEvent("e9", "some.future.event_v9", {"event": {}}))
     pool = make_pool(queue, HandlerRegistry())
     await pool.start()
-    await wait_for(lambda: pool.inflight == 0)
+    await eventually(lambda: pool.inflight == 0)
     await asyncio.sleep(0.2)
     await pool.stop()
     assert await queue.depth() == 0
