@@ -71,6 +71,34 @@ class Settings(BaseSettings):
     sync_debounce_s: float = 0.5
     sync_reconcile_interval_s: int = 600
 
+    # Desk: sessions, escalation, agents
+    desk_history_max: int = 30  # messages kept per session
+    desk_session_ttl_s: int = 7 * 24 * 3600
+    desk_max_failed_answers: int = 3  # consecutive answers the bot could not give before a human takes over
+    desk_escalate_on_no_answer: bool = False  # hand over on the first no-answer instead of after N
+    desk_human_keywords: str = "转人工,人工客服,人工服务,找人工,真人,human,agent,real person"
+    desk_menu_human_key: str = "contact_human"  # the bot menu event_key that asks for a human
+    desk_vip_ids: str = ""  # comma-separated customer ids (open_id or REST customer id) served first
+    desk_flow_idle_s: int = 600  # an unfinished order-query flow resets after this long without an answer
+    desk_sla_minutes: float = 5.0  # pending longer than this: re-alert the agent group with a higher priority
+    desk_sla_check_interval_s: int = 30
+    desk_working_hours: str = "09:00-21:00"  # agents' hours, local time; "" = always
+    desk_working_days: str = "1,2,3,4,5,6,7"  # ISO weekdays agents work
+    desk_timezone: str = "Asia/Shanghai"
+    desk_agent_ids: str = ""  # extra agents allowed to act on cards besides the agent group's members
+    business_backend: Literal["demo", "http", "none"] = "demo"
+    business_api_url: str = ""  # HTTP order lookup: GET {url}/orders/{order_id}
+    business_api_key: str = ""
+    business_timeout_s: float = 5.0
+
+    # Traces and Langfuse
+    trace_max: int = 2000  # turns kept in Redis
+    langfuse_enabled: bool = False
+    langfuse_public_key: str = ""
+    langfuse_secret_key: str = ""
+    langfuse_host: str = "https://cloud.langfuse.com"
+    langfuse_timeout_s: float = 3.0
+
     # Logging
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -119,6 +147,14 @@ class Settings(BaseSettings):
     @property
     def admin_open_ids(self) -> frozenset[str]:
         return frozenset(x.strip() for x in self.feishu_admin_open_ids.split(",") if x.strip())
+
+    @property
+    def vip_ids(self) -> frozenset[str]:
+        return frozenset(x.strip() for x in self.desk_vip_ids.split(",") if x.strip())
+
+    @property
+    def agent_ids(self) -> frozenset[str]:
+        return frozenset(x.strip() for x in self.desk_agent_ids.split(",") if x.strip())
 
     @property
     def feishu_configured(self) -> bool:
