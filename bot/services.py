@@ -11,6 +11,7 @@ from bot.queue import EventQueue
 from bot.registry import HandlerRegistry
 from config.redis import create_redis
 from config.settings import Settings
+from desk.service import Desk
 from rag.milvus import MilvusConnection, milvus_uri
 from rag.service import Knowledge
 from sync.live import DocSync
@@ -26,6 +27,7 @@ class Services:
     milvus: MilvusConnection
     knowledge: Knowledge
     docsync: DocSync
+    desk: Desk
 
     @classmethod
     def build(cls, settings: Settings, *, redis: aioredis.Redis | None = None) -> Services:
@@ -57,6 +59,7 @@ class Services:
             milvus=milvus,
             knowledge=knowledge,
             docsync=DocSync(feishu, knowledge.kb, settings.data_dir, debounce_s=settings.sync_debounce_s),
+            desk=Desk.build(settings, redis, knowledge),
         )
 
 

@@ -8,6 +8,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.services import Services
+from desk.sla import SlaWatcher
 
 log = structlog.get_logger("bot.startup")
 
@@ -56,8 +57,17 @@ async def warm_knowledge(services: Services) -> None:
 
 
 def reconcile_scheduler(services: Services) -> AsyncIOScheduler:
-    """Re-checks every subscribed Feishu doc on an interval: catches missed edit events and deletions."""
+    """Re-checks every subscribed Feishu doc on an interval (catches missed edit events and deletions), and
+    re-alerts pending desk sessions past their SLA."""
+    settings = services.settings
     scheduler = AsyncIOScheduler()
-    scheduler.add_job(services.docsync.reconcile, "interval", seconds=services.settings.sync_reconcile_interval_s,
+    scheduler.add_job(services.docsync.reconcile, "interval", seconds=settings.sync_reconcile_interval_s,
                       id="docsync.reconcile", max_instances=1, coalesce=True)
+    scheduler.add_job(sla_watcher(services).run_once, "interval", seconds=settings.desk_sla_check_interval_s,
+                      id="desk.sla", max_instances=1, coalesce=True)
     return scheduler
+
+
+def sla_watcher(services: Services) -> SlaWatcher:
+    desk = services.desk
+    return SlaWatcher(desk.sessions, desk.notifiers, sla_s=services.settings.desk_sla_minutes * 60, hours=desk.hours)

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     desk_working_hours: str = "09:00-21:00"  # agents' hours, local time; "" = always
     desk_working_days: str = "1,2,3,4,5,6,7"  # ISO weekdays agents work
     desk_timezone: str = "Asia/Shanghai"
+    feishu_stream_replies: bool = True  # with a streaming LLM, answer through a CardKit typewriter card
     desk_agent_ids: str = ""  # extra agents allowed to act on cards besides the agent group's members
     business_backend: Literal["demo", "http", "none"] = "demo"
     business_api_url: str = ""  # HTTP order lookup: GET {url}/orders/{order_id}

@@ -41,3 +41,26 @@ ANSWERS = Counter("larkdesk_answers_total", "Answers by decision", ["decision"],
 KNOWLEDGE_CHUNKS_EMBEDDED = Counter(
     "larkdesk_chunks_embedded_total", "Chunks embedded on ingest and sync", ["origin"], registry=REGISTRY
 )
+
+# Human desk, LLM usage and per-turn outcomes.
+ESCALATIONS = Counter(
+    "larkdesk_escalations_total", "Sessions handed over to agents", ["reason", "priority"], registry=REGISTRY
+)
+CLAIMS = Counter("larkdesk_claims_total", "Agent claim attempts on an escalation (won/lost)", ["outcome"],
+                 registry=REGISTRY)
+RESOLUTIONS = Counter("larkdesk_resolutions_total", "Escalated sessions resolved by an agent", registry=REGISTRY)
+# A histogram over the 1-5 scale: _sum/_count give the average, the buckets the distribution.
+CSAT_SCORES = Histogram(
+    "larkdesk_csat_score", "Customer satisfaction scores (1-5)", buckets=(1, 2, 3, 4, 5), registry=REGISTRY
+)
+LLM_TOKENS = Counter("larkdesk_llm_tokens_total", "LLM tokens by model and kind (prompt/completion)",
+                     ["model", "kind"], registry=REGISTRY)
+SESSIONS_PENDING = Gauge("larkdesk_sessions_pending", "Escalated sessions waiting for an agent", registry=REGISTRY)
+TURNS = Counter("larkdesk_turns_total", "Conversation turns by channel and outcome", ["channel", "outcome"],
+                registry=REGISTRY)
+TRACES_DROPPED = Counter("larkdesk_traces_dropped_total", "Turn traces not stored (Redis unavailable)",
+                         registry=REGISTRY)
+LANGFUSE_DROPPED = Counter(
+    "larkdesk_langfuse_dropped_total", "Langfuse events dropped (queue_full/send_failed/shutdown)", ["reason"],
+    registry=REGISTRY,
+)

@@ -9,7 +9,7 @@ when it times out or is rate limited), the answer is extractive: the FAQ answer 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -17,13 +17,14 @@ import structlog
 
 from config.messages import t
 from observability.masking import mask_text
-from observability.metrics import ANSWERS, STEP_LATENCY
+from observability.metrics import ANSWERS
 from rag.cache import AnswerCache
 from rag.retrieval import Candidate, RetrievalResult, Retriever
 
 log = structlog.get_logger("rag.answer")
 
 Decision = Literal["answer", "suggest", "escalate"]
+TokenSink = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,9 @@ class Answerer:
         self.top_k = top_k
 
     async def answer(self, question: str, *, knowledge_types: Sequence[str] | None = None,
-                     use_cache: bool = True) -> Answer:
+                     use_cache: bool = True, on_token: TokenSink | None = None) -> Answer:
+        """`on_token`: with a streaming LLM, called with each text delta of a generated answer as it arrives
+        (the final `Answer.text` is the one to keep: it may differ, or the answer may turn into a hand-over)."""
         scope = f"{self.language}|{','.join(sorted(knowledge_types or []))}"
         if use_cache and self.cache is not None:
             cached = await self.cache.get(question, scope)
@@ -111,10 +114,10 @@ class Answerer:
                 return Answer(**{**cached, "question": question, "cached": True})
         started = time.perf_counter()
         result = await self.retriever.search(question, top_k=self.top_k, knowledge_types=knowledge_types)
-        answer = await self._compose(question, result)
-        answer.timings_ms = {**result.timings_ms, "total": round((time.perf_counter() - started) * 1000, 2)}
-        for step, ms in answer.timings_ms.items():
-            STEP_LATENCY.labels(step).observe(ms / 1000)
+        answer = await self._compose(question, result, on_token)
+        # Per-step latencies reach Prometheus through the turn's trace (observability/traces.py).
+        answer.timings_ms = {**result.timings_ms, **answer.timings_ms,
+                             "total": round((time.perf_counter() - started) * 1000, 2)}
         ANSWERS.labels(answer.decision).inc()
         log.info("answer.decided", decision=answer.decision, confidence=round(answer.confidence, 4),
                  reason=answer.reason, question=mask_text(question))
@@ -122,7 +125,7 @@ class Answerer:
             await self.cache.put(question, {k: v for k, v in answer.to_dict().items() if k != "question"}, scope)
         return answer
 
-    async def _compose(self, question: str, result: RetrievalResult) -> Answer:
+    async def _compose(self, question: str, result: RetrievalResult, on_token: TokenSink | None = None) -> Answer:
         candidates = result.candidates
         decision, confidence = self.policy.decide(candidates)
         sources = [source_of(c) for c in candidates]
@@ -136,7 +139,7 @@ class Answerer:
                               sources, suggestions)
             return Answer(question, t("handover", self.language), "escalate", confidence, "low_similarity", sources)
         if self.generator is not None:
-            generated = await self._generate(question, candidates)
+            generated = await self._generate(question, candidates, on_token)
             if generated is not None:
                 return generated
         return Answer(question, extractive_text(candidates[0], self.language), "answer", confidence, "extractive",
@@ -149,16 +152,35 @@ class Answerer:
                 out.append(cand.hit.question)
         return out[: self.policy.suggestions]
 
-    async def _generate(self, question: str, candidates: Sequence[Candidate]) -> Answer | None:
+    async def _generate(self, question: str, candidates: Sequence[Candidate],
+                        on_token: TokenSink | None = None) -> Answer | None:
         """LLM answer, or None to fall back to the extractive one (LLM down, slow or rate limited)."""
-        from rag.generate import LLMUnavailable
+        from rag.generate import GeneratedAnswer, LLMUnavailable
 
+        passages = [source_of(c) | {"id": c.hit.id, "text": c.hit.text} for c in candidates]
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
         try:
-            generated = await self.generator.generate(question, [source_of(c) | {"id": c.hit.id, "text": c.hit.text}
-                                                                 for c in candidates])
+            if on_token is None:
+                generated = await self.generator.generate(question, passages)
+            else:
+                generated = None
+                async for item in self.generator.stream(question, passages):
+                    if isinstance(item, GeneratedAnswer):
+                        generated = item
+                    else:
+                        timings.setdefault("stream_first_token", round((time.perf_counter() - started) * 1000, 2))
+                        await on_token(item)
+                assert generated is not None
         except LLMUnavailable as exc:
             log.warning("answer.llm_unavailable", error=str(exc))
             return None
+        timings["generate"] = round((time.perf_counter() - started) * 1000, 2)
+        answer = self._from_generated(question, candidates, generated)
+        answer.timings_ms = timings
+        return answer
+
+    def _from_generated(self, question: str, candidates: Sequence[Candidate], generated: Any) -> Answer:
         sources = [source_of(c) for c in candidates]
         cited = [s for s in sources if s["chunk_id"] in set(generated.cited_ids)] or sources[:1]
         if generated.no_answer:

@@ -219,7 +219,8 @@ class AnswerGenerator:
             return
         messages = self._messages(question, passages, history)
         llm_stream = self.llm.stream(
-            messages, temperature=self.temperature, max_tokens=self.answer_max_tokens
+            messages, temperature=self.temperature, max_tokens=self.answer_max_tokens,
+            prompt_name=self.prompt.name, prompt_version=self.prompt.version,
         )
         held = ""
         released = False
@@ -269,10 +270,13 @@ class AnswerGenerator:
         keep = turns[-self.max_history_messages:] if self.max_history_messages > 0 else []
         return [system, *keep, user]
 
-    async def _complete(self, llm: LLMClient, messages: list[Message], max_tokens: int | None = None) -> Completion:
+    async def _complete(self, llm: LLMClient, messages: list[Message], max_tokens: int | None = None,
+                        prompt: Prompt | None = None) -> Completion:
+        prompt = prompt or self.prompt  # named in Langfuse with its version
         try:
             return await llm.complete(
-                messages, temperature=self.temperature, max_tokens=max_tokens or self.answer_max_tokens
+                messages, temperature=self.temperature, max_tokens=max_tokens or self.answer_max_tokens,
+                prompt_name=prompt.name, prompt_version=prompt.version,
             )
         except LLMError as exc:
             raise _unavailable(exc) from exc
@@ -305,7 +309,7 @@ class AnswerGenerator:
             question=mask_text(question.strip()),
             answer=mask_text(answer),
         )
-        completion = await self._complete(self.llm, messages, max_tokens=300)
+        completion = await self._complete(self.llm, messages, max_tokens=300, prompt=self.check_prompt)
         grounded, unsupported = parse_groundedness(completion.text)
         if grounded is None:
             log.warning("generate.check_unreadable", model=completion.model, reply=mask_text(completion.text[:200]))

@@ -1,8 +1,9 @@
 """Chat completions over any OpenAI-compatible API (OpenAI, DeepSeek, Qwen, vLLM, Ollama), with typed errors.
 
 Every message is masked (phones, ID cards, bank cards) before it leaves the process, so neither the provider
-nor our logs see personal numbers. No retries here: the caller has an extractive fallback, and a user waiting
-on a chat reply is better served by that than by a second slow attempt.
+nor our logs see personal numbers. Every call (streamed or not) is reported as one generation to the current
+Langfuse tracer (a no-op unless configured) and counted in LLM_TOKENS. No retries here: the caller has an
+extractive fallback, and a user waiting on a chat reply is better served by that than by a second slow attempt.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 import openai
 import structlog
 
+from observability.langfuse import current_context, get_tracer
 from observability.masking import mask_text
+from observability.metrics import LLM_TOKENS
 
 log = structlog.get_logger("rag.llm")
 
@@ -85,6 +88,48 @@ def _translate(exc: BaseException, model: str, timeout_s: float) -> LLMError:
     return LLMError(f"{model} call failed: {type(exc).__name__}: {exc}")
 
 
+@dataclass(frozen=True)
+class _Attribution:
+    """Who a call belongs to, captured when it starts: explicit arguments win over the Langfuse context."""
+
+    session_id: str
+    trace_id: str
+    prompt_name: str
+    prompt_version: int | str | None
+
+    @classmethod
+    def capture(cls, prompt_name: str, prompt_version: int | str | None) -> _Attribution:
+        ctx = current_context()
+        return cls(
+            session_id=ctx.session_id,
+            trace_id=ctx.trace_id,
+            prompt_name=prompt_name or ctx.prompt_name,
+            prompt_version=prompt_version if prompt_version is not None else ctx.prompt_version,
+        )
+
+
+def _report(
+    who: _Attribution, *, name: str, model: str, messages: Sequence[Message], output: str, start: float,
+    prompt_tokens: int, completion_tokens: int, status: str,
+) -> None:
+    """Count tokens and hand one generation to the tracer; never raises into the LLM call."""
+    try:
+        if prompt_tokens:
+            LLM_TOKENS.labels(model, "prompt").inc(prompt_tokens)
+        if completion_tokens:
+            LLM_TOKENS.labels(model, "completion").inc(completion_tokens)
+        tracer = get_tracer()
+        if tracer.enabled:
+            tracer.generation(
+                name=who.prompt_name or name, model=model, input=list(messages), output=output, start=start,
+                end=time.time(), prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                session_id=who.session_id, trace_id=who.trace_id, prompt_name=who.prompt_name,
+                prompt_version=who.prompt_version, status=status,
+            )
+    except Exception as exc:  # tracing is best-effort
+        log.warning("llm.report_failed", error=f"{type(exc).__name__}: {exc}")
+
+
 class LLMClient:
     """One model behind one OpenAI-compatible endpoint."""
 
@@ -129,12 +174,16 @@ class LLMClient:
         temperature: float = 0.1,
         max_tokens: int | None = None,
         timeout_s: float | None = None,
+        prompt_name: str = "",
+        prompt_version: int | str | None = None,
     ) -> Completion:
         model = model or self.model
         timeout_s = timeout_s or self.timeout_s
         masked = mask_messages(messages)
+        who = _Attribution.capture(prompt_name, prompt_version)
         log.debug("llm.request", model=model, messages=len(masked), last=_preview(masked))
         started = time.perf_counter()
+        wall_start = time.time()
         try:
             async with asyncio.timeout(timeout_s):
                 response = await self._client.chat.completions.create(
@@ -147,6 +196,8 @@ class LLMClient:
         except (TimeoutError, openai.OpenAIError) as exc:
             error = _translate(exc, model, timeout_s)
             log.warning("llm.failed", model=model, error=type(error).__name__, detail=str(error))
+            _report(who, name="llm.complete", model=model, messages=masked, output="", start=wall_start,
+                    prompt_tokens=0, completion_tokens=0, status=f"error: {error}")
             raise error from exc
         choice = response.choices[0] if response.choices else None
         usage = response.usage
@@ -162,6 +213,9 @@ class LLMClient:
             completion_tokens=completion.completion_tokens, finish_reason=completion.finish_reason,
             latency_ms=round((time.perf_counter() - started) * 1000),
         )
+        _report(who, name="llm.complete", model=completion.model, messages=masked, output=completion.text,
+                start=wall_start, prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens, status="ok")
         return completion
 
     def stream(
@@ -172,6 +226,8 @@ class LLMClient:
         temperature: float = 0.1,
         max_tokens: int | None = None,
         timeout_s: float | None = None,
+        prompt_name: str = "",
+        prompt_version: int | str | None = None,
     ) -> LLMStream:
         """Text deltas as they arrive; `timeout_s` bounds the wait for the first and for each next delta."""
         model = model or self.model
@@ -181,14 +237,21 @@ class LLMClient:
             "temperature": temperature,
             "max_tokens": max_tokens or self.max_tokens,
         }
-        return LLMStream(self._client, request, timeout_s or self.timeout_s)
+        return LLMStream(
+            self._client, request, timeout_s or self.timeout_s,
+            attribution=_Attribution.capture(prompt_name, prompt_version),
+        )
 
 
 class LLMStream(AsyncIterator[str]):
     """Async iterator of text deltas; `completion` holds the whole text and usage once it is exhausted."""
 
-    def __init__(self, client: openai.AsyncOpenAI, request: dict[str, Any], timeout_s: float) -> None:
+    def __init__(
+        self, client: openai.AsyncOpenAI, request: dict[str, Any], timeout_s: float, *,
+        attribution: _Attribution | None = None,
+    ) -> None:
         self.completion: Completion | None = None
+        self._who = attribution or _Attribution.capture("", None)
         self._client = client
         self._request = request
         self._timeout_s = timeout_s
@@ -207,11 +270,13 @@ class LLMStream(AsyncIterator[str]):
         model = self._request["model"]
         log.debug("llm.request", model=model, stream=True, last=_preview(self._request["messages"]))
         started = time.perf_counter()
+        wall_start = time.time()
         parts: list[str] = []
         usage = None
         served_by = model
         finish_reason = None
         sdk_stream = None
+        status = "cancelled"  # stays so when the consumer stops early (aclose, cancellation)
         try:
             async with asyncio.timeout(self._timeout_s):
                 sdk_stream = await self._client.chat.completions.create(
@@ -234,13 +299,18 @@ class LLMStream(AsyncIterator[str]):
                 if delta:
                     parts.append(delta)
                     yield delta
+            status = "ok"
         except (TimeoutError, openai.OpenAIError) as exc:
             error = _translate(exc, model, self._timeout_s)
+            status = f"error: {error}"
             log.warning("llm.failed", model=model, stream=True, error=type(error).__name__, detail=str(error))
             raise error from exc
         finally:
             if sdk_stream is not None:
                 await sdk_stream.close()
+            _report(self._who, name="llm.stream", model=served_by, messages=self._request["messages"],
+                    output="".join(parts), start=wall_start, prompt_tokens=usage.prompt_tokens if usage else 0,
+                    completion_tokens=usage.completion_tokens if usage else 0, status=status)
         self.completion = Completion(
             text="".join(parts),
             prompt_tokens=usage.prompt_tokens if usage else 0,

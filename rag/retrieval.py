@@ -35,7 +35,8 @@ class Candidate:
 
     @property
     def is_faq(self) -> bool:
-        return self.hit.knowledge_type == "faq" and bool(self.hit.answer)
+        # Approved agent solutions are question/answer pairs too.
+        return self.hit.knowledge_type in ("faq", "solution") and bool(self.hit.answer)
 
 
 @dataclass

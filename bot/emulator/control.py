@@ -141,7 +141,20 @@ async def chats(request: web.Request) -> web.Response:
 @routes.post(P + "/chats")
 async def create_chat(request: web.Request) -> web.Response:
     body = await _body(request)
-    return control_json(_svc(request).create_group(**_pick(body, "chat_id", "name", "members")))
+    return control_json(_svc(request).create_group(**_pick(body, "chat_id", "name", "members", "names")))
+
+
+@routes.post(P + "/chats/{chat_id}/members")
+async def add_chat_members(request: web.Request) -> web.Response:
+    body = await _body(request)
+    return control_json(
+        _svc(request).add_chat_members(request.match_info["chat_id"], _need(body, "open_ids"), body.get("names"))
+    )
+
+
+@routes.delete(P + "/chats/{chat_id}/members/{open_id}")
+async def remove_chat_member(request: web.Request) -> web.Response:
+    return control_json(_svc(request).remove_chat_member(request.match_info["chat_id"], request.match_info["open_id"]))
 
 
 @routes.get(P + "/chats/{chat_id}/messages")

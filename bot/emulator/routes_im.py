@@ -1,7 +1,8 @@
-"""im/v1 messages and the delayed card update."""
+"""im/v1 messages, chat members and the delayed card update."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -221,3 +222,64 @@ async def delayed_card_update(request: web.Request) -> web.Response:
         raise FeishuError(230099, f"Failed to create card content, ext=ErrMsg: {exc};", 400) from exc
     entry.uses += 1
     return ok({}, msg="ok")
+
+
+MEMBER_ID_TYPES = {"open_id", "user_id", "union_id"}
+MEMBERS_MAX_PAGE = 100
+
+
+@routes.get("/open-apis/im/v1/chats/{chat_id}/members")
+async def chat_members(request: web.Request) -> web.Response:
+    """Users of a chat, sorted by open_id; bots are never listed (as on Feishu).
+
+    An unknown chat answers 232006 (Feishu's "invalid chat_id"); the page token is the last open_id
+    returned, so a member leaving between pages neither shifts nor repeats the others.
+    """
+    svc = request.app[SERVICE]
+    id_type = request.query.get("member_id_type") or "open_id"
+    if id_type not in MEMBER_ID_TYPES:
+        raise invalid_param(f"member_id_type must be one of {sorted(MEMBER_ID_TYPES)}")
+    try:
+        size = int(request.query.get("page_size") or 20)
+    except ValueError as exc:
+        raise invalid_param("page_size must be an integer") from exc
+    if not 1 <= size <= MEMBERS_MAX_PAGE:
+        raise invalid_param(f"page_size must be 1..{MEMBERS_MAX_PAGE}")
+    chat = svc.state.chats.get(request.match_info["chat_id"])
+    if chat is None:
+        raise FeishuError(232006, "Your request specifies a chat_id which is invalid.", 400)
+    users = sorted(m for m in chat.members if m != svc.config.bot_open_id and m.startswith("ou_"))
+    token = request.query.get("page_token", "")
+    start = 0
+    if token:
+        after = _decode_token(token)
+        start = next((i for i, m in enumerate(users) if m > after), len(users))
+    page = users[start : start + size]
+    has_more = start + size < len(users)
+    items = []
+    for open_id in page:
+        user = svc.state.user(open_id)
+        items.append(
+            {
+                "member_id_type": id_type,
+                "member_id": getattr(user, id_type),
+                "name": user.name,
+                "tenant_key": svc.config.tenant_key,
+            }
+        )
+    next_token = _encode_token(page[-1]) if has_more else ""
+    return ok({"items": items, "page_token": next_token, "has_more": has_more, "member_total": len(users)})
+
+
+def _encode_token(open_id: str) -> str:
+    return base64.urlsafe_b64encode(open_id.encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    try:
+        open_id = base64.urlsafe_b64decode(token.encode()).decode()
+    except ValueError as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise invalid_param("page_token is invalid") from exc
+    if not open_id.startswith("ou_"):
+        raise invalid_param("page_token is invalid")
+    return open_id

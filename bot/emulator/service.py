@@ -78,9 +78,55 @@ class EmulatorService:
 
     # chats
 
-    def create_group(self, chat_id: str | None = None, name: str = "", members: list[str] | None = None) -> dict:
+    def create_group(
+        self,
+        chat_id: str | None = None,
+        name: str = "",
+        members: list[str] | None = None,
+        names: dict[str, str] | list[str] | None = None,
+    ) -> dict:
+        """A group chat (created or extended); `names` gives members' display names (open_id -> name)."""
+        self._name_users(list(members or []), names)
         chat = self.state.group_chat(chat_id, name, set(members or []))
         return self._chat_view(chat)
+
+    def add_chat_members(
+        self, chat_id: str, open_ids: list[str], names: dict[str, str] | list[str] | None = None
+    ) -> dict:
+        """Users join a group chat (the emulator sends no member events: the bot does not need them)."""
+        chat = self._group(chat_id)
+        if not isinstance(open_ids, list) or not all(isinstance(o, str) and o.startswith("ou_") for o in open_ids):
+            raise EmulatorError("open_ids must be a list of open_ids (ou_...)")
+        self._name_users(open_ids, names)
+        chat.members |= set(open_ids)
+        return self._chat_view(chat)
+
+    def remove_chat_member(self, chat_id: str, open_id: str) -> dict:
+        chat = self._group(chat_id)
+        if open_id not in chat.members:
+            raise EmulatorError(f"{open_id} is not a member of {chat_id}", 404)
+        chat.members.discard(open_id)
+        return self._chat_view(chat)
+
+    def _group(self, chat_id: str) -> Chat:
+        chat = self.state.chats.get(chat_id)
+        if chat is None:
+            raise EmulatorError(f"chat {chat_id} not found", 404)
+        if chat.chat_type != "group":
+            raise EmulatorError(f"chat {chat_id} is a p2p chat: its members are fixed")
+        return chat
+
+    def _name_users(self, open_ids: list[str], names: dict[str, str] | list[str] | None) -> None:
+        """Create the users, with the given names (a mapping, or a list parallel to open_ids)."""
+        if isinstance(names, list):
+            if len(names) != len(open_ids):
+                raise EmulatorError("names must have one name per open_id")
+            names = dict(zip(open_ids, names, strict=True))
+        elif names is not None and not isinstance(names, dict):
+            raise EmulatorError("names must be an object (open_id -> name) or a list")
+        for open_id in open_ids:
+            if open_id != self.config.bot_open_id:
+                self.state.user(open_id, (names or {}).get(open_id))
 
     def _chat_view(self, chat: Chat) -> dict:
         return {
@@ -89,6 +135,7 @@ class EmulatorService:
             "name": chat.name,
             "p2p_open_id": chat.p2p_open_id,
             "members": sorted(chat.members),
+            "member_names": {m: self.state.users[m].name for m in sorted(chat.members) if m in self.state.users},
             "message_count": len(chat.message_ids),
         }
 

@@ -99,8 +99,9 @@ class FeishuClient:
                                paths={"message_id": message_id}, body=body, chat_key=chat_id or message_id)
 
     async def reply_text(self, message_id: str, text: str, *, uuid: str | None = None,
-                         chat_id: str = "") -> dict[str, Any]:
-        return await self.reply(message_id, "text", {"text": text}, uuid=uuid, chat_id=chat_id)
+                         reply_in_thread: bool = False, chat_id: str = "") -> dict[str, Any]:
+        return await self.reply(message_id, "text", {"text": text}, uuid=uuid, reply_in_thread=reply_in_thread,
+                                chat_id=chat_id)
 
     async def patch_card(self, message_id: str, card: dict[str, Any]) -> None:
         """Replace a sent card (needs `config.update_multi: true`); everyone in the chat sees the new one."""
@@ -116,6 +117,14 @@ class FeishuClient:
         """Update a card after the callback answered, with the callback's `c-` token (30 min, 2 uses)."""
         await self.call("interactive.card.update", HttpMethod.POST, "/open-apis/interactive/v1/card/update",
                         body={"token": token, "card": card})
+
+    # -- chats -------------------------------------------------------------------------------------
+
+    async def chat_members(self, chat_id: str) -> list[dict[str, str]]:
+        """The users of a chat as `{"open_id", "name"}`, all pages (Feishu never lists bots here)."""
+        return [{"open_id": str(m.get("member_id", "")), "name": str(m.get("name", ""))}
+                async for m in self._paginate("im.chat_members.get", "/open-apis/im/v1/chats/:chat_id/members",
+                                              {"chat_id": chat_id}, {"member_id_type": "open_id", "page_size": 100})]
 
     # -- CardKit streaming -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Answers from knowledge: the message responder, "did you mean" cards, and what a suggestion click does."""
+"""A customer's click on a "did you mean" button: acknowledged at once, answered as a turn after the click."""
 
 from __future__ import annotations
 
@@ -8,44 +8,13 @@ import structlog
 
 from bot.events import FeishuEvent
 from bot.feishu import FeishuClient
-from bot.handlers.messages import Reply, Responder, send_reply
+from bot.handlers.messages import Reply, send_reply
 from bot.intake import toast
-from bot.message_text import IncomingMessage
 from bot.queue import EventQueue
-from config.messages import t
-from rag.answer import Answer, Answerer
 
 log = structlog.get_logger("bot.knowledge")
 
 ASK_EVENT = "larkdesk.card_ask_v1"  # internal event: a customer clicked a suggested question
-
-
-def suggestion_card(answer: Answer, language: str) -> dict[str, Any]:
-    buttons = [
-        {"tag": "button", "element_id": f"ask_{i}", "type": "default", "width": "fill",
-         "text": {"tag": "plain_text", "content": question},
-         "behaviors": [{"type": "callback", "value": {"action": "ask", "question": question}}]}
-        for i, question in enumerate(answer.suggestions)
-    ]
-    return {
-        "schema": "2.0",
-        "config": {"update_multi": True, "summary": {"content": t("did_you_mean", language)}},
-        "header": {"title": {"tag": "plain_text", "content": t("did_you_mean", language)}, "template": "blue"},
-        "body": {"elements": buttons},
-    }
-
-
-def reply_for(answer: Answer, language: str) -> Reply:
-    if answer.decision == "suggest" and answer.suggestions:
-        return Reply(card=suggestion_card(answer, language))
-    return Reply(text=answer.text)
-
-
-def knowledge_responder(answerer: Answerer, language: str) -> Responder:
-    async def respond(message: IncomingMessage) -> Reply | None:
-        return reply_for(await answerer.answer(message.text), language)
-
-    return respond
 
 
 def ask_action(queue: EventQueue) -> Any:
@@ -64,12 +33,15 @@ def ask_action(queue: EventQueue) -> Any:
     return on_ask
 
 
-def ask_handler(feishu: FeishuClient, answerer: Answerer, language: str) -> Any:
+def ask_handler(feishu: FeishuClient, ask: Any) -> Any:
+    """`ask(open_id, chat_id, question)` answers the question as the customer's next turn."""
+
     async def handle(event: FeishuEvent) -> None:
         body = event.event
-        answer = await answerer.answer(str(body.get("question", "")))
-        reply = reply_for(answer, language)
-        await send_reply(feishu, str(body["message_id"]), str(body.get("chat_id", "")), reply,
-                         uuid=f"ask-{event.event_id}"[:50])
+        reply: Reply | None = await ask(str(body.get("open_id", "")), str(body.get("chat_id", "")),
+                                        str(body.get("question", "")))
+        if reply is not None:
+            await send_reply(feishu, str(body["message_id"]), str(body.get("chat_id", "")), reply,
+                             uuid=f"ask-{event.event_id}"[:50])
 
     return handle

@@ -20,6 +20,7 @@ log = structlog.get_logger("bot.messages")
 class Reply:
     text: str = ""
     card: dict[str, Any] | None = None
+    in_thread: bool = False  # answer inside the message's thread (the agent group's session threads)
 
 
 # Given the parsed message, return the reply (or None to stay silent).
@@ -40,15 +41,18 @@ def reply_uuid(message_id: str, part: int = 0) -> str:
 
 async def send_reply(feishu: FeishuClient, message_id: str, chat_id: str, reply: Reply, *, uuid: str) -> None:
     if reply.card is not None:
-        await feishu.reply(message_id, "interactive", reply.card, uuid=uuid, chat_id=chat_id)
+        await feishu.reply(message_id, "interactive", reply.card, uuid=uuid, chat_id=chat_id,
+                           reply_in_thread=reply.in_thread)
     elif reply.text:
-        await feishu.reply_text(message_id, reply.text, uuid=uuid, chat_id=chat_id)
+        await feishu.reply_text(message_id, reply.text, uuid=uuid, chat_id=chat_id, reply_in_thread=reply.in_thread)
 
 
 class MessageHandler:
     def __init__(self, feishu: FeishuClient, responder: Responder, *, bot_open_id: str, language: str,
-                 max_attempts: int = 5) -> None:
+                 max_attempts: int = 5, listen_chats: frozenset[str] = frozenset()) -> None:
         self.feishu = feishu
+        # Groups whose every message matters without an @ (the agent group: agents reply in session threads).
+        self.listen_chats = listen_chats
         self.responder = responder
         self.bot_open_id = bot_open_id
         self.language = language
@@ -58,7 +62,8 @@ class MessageHandler:
         message = parse_message_event(event.event)
         if message.sender_type and message.sender_type != "user":
             return  # never answer other bots (or ourselves)
-        if message.chat_type == "group" and not await self._mentioned(message):
+        if (message.chat_type == "group" and message.chat_id not in self.listen_chats
+                and not await self._mentioned(message)):
             return
         if message.message_type not in ("text", "post"):
             reply: Reply | None = Reply(text=t("unsupported_message", self.language))

@@ -96,3 +96,30 @@ async def test_docx_blocks_paginate_and_wiki_nodes_list(emulator):
     assert (await feishu.get_wiki_node(node["node_token"]))["obj_token"] == doc["document_id"]
     assert [n["node_token"] for n in await feishu.list_wiki_nodes(space["space_id"])] == [node["node_token"]]
     await feishu.subscribe_file(doc["document_id"])
+
+
+async def test_chat_members_over_all_pages(emulator):
+    feishu = client(emulator)
+    open_ids = [f"ou_u{i:03d}" for i in range(130)]
+    names = {o: f"用户{o[-3:]}" for o in open_ids}
+    chat = emulator.create_group(name="g", members=[*open_ids, emulator.config.bot_open_id], names=names)
+    members = await feishu.chat_members(chat["chat_id"])
+    assert members == [{"open_id": o, "name": names[o]} for o in open_ids]  # the bot is never a member here
+    pages = emulator.requests(f"/open-apis/im/v1/chats/{chat['chat_id']}/members", method="GET")
+    assert [r["query"].get("page_size") for r in pages] == ["100", "100"]
+    with pytest.raises(FeishuAPIError) as info:
+        await feishu.chat_members("oc_missing")
+    assert info.value.code == 232006
+
+
+async def test_reply_in_thread_is_opt_in(emulator):
+    feishu = client(emulator)
+    sent = await emulator.send_user_message("ou_t", "question", chat_type="group", mention_bot=True)
+    plain = await feishu.reply_text(sent["message_id"], "in the chat")
+    threaded = await feishu.reply_text(sent["message_id"], "in a thread", reply_in_thread=True)
+    card = {"schema": "2.0", "body": {"elements": [{"tag": "markdown", "content": "card"}]}}
+    threaded_card = await feishu.reply(sent["message_id"], "interactive", card, reply_in_thread=True)
+    bodies = [r["body"] for r in emulator.requests(f"/open-apis/im/v1/messages/{sent['message_id']}/reply")]
+    assert [b["reply_in_thread"] for b in bodies] == [False, True, True]
+    assert plain.get("thread_id") is None
+    assert threaded["thread_id"].startswith("omt_") and threaded_card["thread_id"] == threaded["thread_id"]

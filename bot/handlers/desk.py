@@ -1,0 +1,244 @@
+"""Agents working in Feishu: card clicks (claim, resolve, return, suggest, save solution, review), the
+customer's rating, and agents' replies in a card's thread relayed to the customer.
+
+A click answers Feishu inside its 3 s from Redis alone (one compare-and-set); what takes longer — telling
+the customer, asking knowledge for suggestions — goes through the durable queue as a follow-up event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from bot.agent_group import AgentDirectory
+from bot.events import FeishuEvent
+from bot.feishu import FeishuClient
+from bot.intake import toast
+from bot.message_text import IncomingMessage
+from bot.queue import EventQueue
+from config.messages import t
+from desk.cards import csat_done_card, session_card
+from desk.reviews import ReviewNotFound
+from desk.service import Desk
+from desk.sessions import Session, SessionNotFound, TransitionRefused
+
+log = structlog.get_logger("bot.desk")
+
+FOLLOWUP_EVENT = "larkdesk.desk_followup_v1"  # internal: work a click started, done after the click's answer
+
+
+def _operator(event: FeishuEvent) -> str:
+    return str((event.event.get("operator") or {}).get("open_id", ""))
+
+
+def _form(event: FeishuEvent) -> dict[str, Any]:
+    form = (event.event.get("action") or {}).get("form_value")
+    return form if isinstance(form, dict) else {}
+
+
+def _card_response(card: dict[str, Any], kind: str = "", content: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {"card": {"type": "raw", "data": card}}
+    if kind:
+        out.update(toast(kind, content))
+    return out
+
+
+class DeskCardActions:
+    def __init__(self, desk: Desk, directory: AgentDirectory, queue: EventQueue, *, admins: frozenset[str],
+                 language: str = "zh-CN") -> None:
+        self.desk = desk
+        self.directory = directory
+        self.queue = queue
+        self.admins = admins
+        self.language = language
+
+    def register(self, router: Any) -> None:
+        router.add("claim", self.claim)
+        router.add("resolve", self.resolve)
+        router.add("return", self.return_to_bot)
+        router.add("suggest", self.suggest)
+        router.add("solution", self.solution)
+        router.add("csat", self.csat)
+        router.add("review", self.review)
+
+    async def _followup(self, event: FeishuEvent, kind: str, session_id: str, **extra: Any) -> None:
+        event_id = f"fu-{kind}-{event.event_id}"[:64]
+        payload = {"header": {"event_id": event_id, "event_type": FOLLOWUP_EVENT},
+                   "event": {"kind": kind, "session": session_id, **extra}}
+        await self.queue.enqueue(FeishuEvent(event_id, FOLLOWUP_EVENT, payload))
+
+    async def _agent_session(self, event: FeishuEvent, value: dict[str, Any]) -> tuple[str, Session] | dict:
+        """The clicking agent and the session, or the toast that refuses the click."""
+        operator = _operator(event)
+        if not await self.directory.is_agent(operator):
+            log.warning("desk.click_refused_not_agent", operator=operator)
+            return toast("error", "仅客服组成员可以操作 / Only members of the agent group can do this")
+        session = await self.desk.sessions.find(str(value.get("session", "")))
+        if session is None:
+            return toast("warning", "会话已过期 / This session has expired")
+        return operator, session
+
+    async def _card_of(self, session: Session) -> dict[str, Any]:
+        return session_card(session, await self.desk.sessions.history(session.session_id))
+
+    async def claim(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
+        found = await self._agent_session(event, value)
+        if isinstance(found, dict):
+            return found
+        operator, session = found
+        result = await self.desk.agents.claim(session.session_id, operator, await self.directory.name(operator),
+                                              notify=False)
+        card = await self._card_of(result.session)
+        if not result.won:
+            holder = result.holder_name or result.holder_id
+            message = (f"已被 {holder} 认领 / Already claimed by {holder}" if result.session.state == "claimed"
+                       else f"无法认领：{result.reason}")
+            return _card_response(card, "warning", message)
+        await self._followup(event, "claimed", session.session_id)
+        return _card_response(card, "success", "认领成功，请在话题中回复客户 / Claimed: reply in the thread")
+
+    async def resolve(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
+        found = await self._agent_session(event, value)
+        if isinstance(found, dict):
+            return found
+        operator, session = found
+        note = str(_form(event).get("note") or "")
+        try:
+            session = await self.desk.agents.resolve(session.session_id, note, agent_id=operator, notify=False)
+        except TransitionRefused as exc:
+            return _card_response(await self._card_of(await self.desk.sessions.get(session.session_id)),
+                                  "warning", f"无法解决：{exc.reason}")
+        await self._followup(event, "resolved", session.session_id)
+        return _card_response(await self._card_of(session), "success", "已解决 / Resolved")
+
+    async def return_to_bot(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
+        found = await self._agent_session(event, value)
+        if isinstance(found, dict):
+            return found
+        operator, session = found
+        try:
+            session = await self.desk.agents.return_to_bot(session.session_id, agent_id=operator, notify=False)
+        except TransitionRefused as exc:
+            return toast("warning", f"无法转回：{exc.reason}")
+        await self._followup(event, "returned", session.session_id)
+        return _card_response(await self._card_of(session), "success", "已转回机器人 / Returned to the bot")
+
+    async def suggest(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
+        found = await self._agent_session(event, value)
+        if isinstance(found, dict):
+            return found
+        _, session = found
+        await self._followup(event, "suggest", session.session_id)
+        return toast("info", "正在检索推荐答案… / Looking up suggestions…")
+
+    async def solution(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
+        found = await self._agent_session(event, value)
+        if isinstance(found, dict):
+            return found
+        operator, session = found
+        form = _form(event)
+        try:
+            item = await self.desk.agents.save_solution(session.session_id, str(form.get("question") or ""),
+                                                        str(form.get("solution") or ""), submitted_by=operator)
+        except ValueError as exc:
+            return toast("warning", str(exc))
+        return toast("success", f"已提交审核 / Submitted for review: {item.review_id}")
+
+    async def csat(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
+        session = await self.desk.sessions.find(str(value.get("session", "")))
+        if session is None:
+            return toast("warning", "评价已过期 / This rating has expired")
+        if _operator(event) != session.customer_id:
+            return toast("error", "只有被服务的客户可以评价 / Only the customer can rate this")
+        try:
+            score = int(value.get("score", 0))
+            await self.desk.agents.record_csat(session.session_id, score, str(_form(event).get("comment") or ""))
+        except ValueError as exc:
+            return toast("warning", str(exc))
+        return _card_response(csat_done_card(score, title=t("csat_thanks", session.language)))
+
+    async def review(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
+        operator = _operator(event)
+        if operator not in self.admins:
+            return toast("error", t("admin_only", self.language))
+        review_id = str(value.get("review", ""))
+        try:
+            if value.get("decision") == "approve":
+                item = await self.desk.reviews.approve(review_id, operator)
+                return toast("success", f"已通过并加入知识库 / Approved into knowledge: {item.source_id}")
+            item = await self.desk.reviews.reject(review_id, operator)
+            return toast("info", f"已驳回 / Rejected: {item.review_id}")
+        except (ReviewNotFound, ValueError) as exc:
+            return toast("warning", str(exc))
+
+
+class DeskFollowups:
+    """Handles FOLLOWUP_EVENT in the workers: retried by the queue when Feishu is briefly unavailable."""
+
+    def __init__(self, desk: Desk, feishu: FeishuClient, *, agent_chat_id: str) -> None:
+        self.desk = desk
+        self.feishu = feishu
+        self.agent_chat_id = agent_chat_id
+
+    async def __call__(self, event: FeishuEvent) -> None:
+        kind = str(event.event.get("kind", ""))
+        try:
+            session = await self.desk.sessions.get(str(event.event.get("session", "")))
+        except SessionNotFound:
+            log.warning("desk.followup_session_gone", kind=kind)
+            return
+        if kind == "claimed":
+            await self.desk.agents.after_claim(session, update_agents=False)
+        elif kind == "resolved":
+            await self.desk.agents.after_resolve(session, update_agents=False)
+        elif kind == "returned":
+            await self.desk.agents.after_return(session, update_agents=False)
+        elif kind == "suggest":
+            await self._suggest(session)
+        else:
+            log.warning("desk.followup_unknown", kind=kind)
+
+    async def _suggest(self, session: Session) -> None:
+        history = await self.desk.sessions.history(session.session_id)
+        asked = [h["content"] for h in history if h.get("role") == "user" and h.get("kind") != "csat"]
+        query = asked[-1] if asked else session.summary
+        chunks = await self.desk.agents.recommend(query, top_k=3)
+        if chunks:
+            lines = [f"{i}. （{c['score']:.2f}，{c['source']}）{c['content'][:300]}" for i, c in enumerate(chunks, 1)]
+            text = f"推荐答案（针对“{query[:60]}”）：\n" + "\n".join(lines)
+        else:
+            text = f"知识库中没有找到与“{query[:60]}”相关的内容。"
+        if session.card_message_id:
+            await self.feishu.reply_text(session.card_message_id, text, reply_in_thread=True,
+                                         chat_id=self.agent_chat_id)
+
+
+class AgentThreadRelay:
+    """An agent's message in a session card's thread goes to that session's customer."""
+
+    def __init__(self, desk: Desk, feishu: FeishuClient, directory: AgentDirectory, language: str = "zh-CN") -> None:
+        self.desk = desk
+        self.feishu = feishu
+        self.directory = directory
+        self.language = language
+
+    async def handle(self, message: IncomingMessage) -> str | None:
+        """What to answer in the thread (None: stay silent)."""
+        if not message.root_id:
+            return None
+        session = await self.desk.sessions.by_card(message.root_id)
+        if session is None:
+            return None
+        if session.state == "pending":
+            return "请先点击卡片上的“认领”，再回复客户。/ Claim the session on the card first."
+        if session.state != "claimed":
+            return None
+        if message.sender_open_id != session.agent_id:
+            return None  # colleagues may discuss in the thread; only the claiming agent speaks to the customer
+        try:
+            pushed = await self.desk.agents.send_to_customer(session.session_id, message.text,
+                                                             agent_id=message.sender_open_id)
+        except TransitionRefused as exc:
+            return exc.reason
+        return None if pushed else t("relay_failed", self.language)
