@@ -38,8 +38,8 @@ async def desk_bot(emulator, tmp_path, redis_client):
     await server.close()
 
 
-async def reply_to(emulator, sent: dict, timeout: float = 15) -> dict:
-    return await emulator.wait_for_message(lambda m: m["parent_id"] == sent["message_id"], timeout)
+async def reply_to(emulator, sent: dict, wait_s: float = 15) -> dict:
+    return await emulator.wait_for_message(lambda m: m["parent_id"] == sent["message_id"], wait_s)
 
 
 def cards_in(emulator, chat_id: str) -> list[dict]:
@@ -184,8 +184,28 @@ async def test_fifty_agents_click_claim_at_once(desk_bot, emulator):
     winners = [r for r in results if r["toast"]["type"] == "success"]
     losers = [r for r in results if r["toast"]["type"] == "warning"]
     assert len(winners) == 1 and len(losers) == 49
-    winner_name = [c for c, r in zip(clickers, results, strict=True) if r in winners][0].replace("ou_agent_", "")
-    assert all(f"Agent {int(winner_name)}" in r["toast"]["content"] for r in losers)
+    winner = next(c for c, r in zip(clickers, results, strict=True) if r in winners)
+    assert all(f"Agent {int(winner.removeprefix('ou_agent_'))}" in r["toast"]["content"] for r in losers)
+    session = await desk_bot.desk.sessions.by_card((await escalation_card(emulator))["message_id"])
+    assert session.state == "claimed" and session.agent_id == winner
+
+
+@pytest.mark.slow
+async def test_claim_race_has_exactly_one_winner_a_hundred_times(desk_bot, emulator):
+    clickers = [f"ou_agent_{i:02d}" for i in range(50)]
+    emulator.add_chat_members(AGENT_CHAT, clickers)
+    for run in range(100):
+        asked = await emulator.send_user_message(f"ou_racer_{run}", "转人工")
+        await reply_to(emulator, asked)
+        card = await emulator.wait_for_message(
+            lambda m, who=f"ou_racer_{run}（": m["chat_id"] == AGENT_CHAT and m["msg_type"] == "interactive"
+            and not m.get("parent_id") and who in card_text(m), 15)
+        session = await desk_bot.desk.sessions.by_card(card["message_id"])
+        value = {"action": "claim", "session": session.session_id}
+        results = await asyncio.gather(*(emulator.click_card(card["message_id"], who, value) for who in clickers))
+        kinds = [r["toast"]["type"] for r in results]
+        assert kinds.count("success") == 1 and kinds.count("warning") == 49, f"run {run}: {kinds}"
+        assert (await desk_bot.desk.sessions.get(session.session_id)).state == "claimed"
 
 
 async def test_non_admin_reindex_is_refused_and_admin_gets_status(desk_bot, emulator):
