@@ -7,6 +7,7 @@ caller sends the final text as a plain message, so the customer always gets the 
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
@@ -60,9 +61,16 @@ class CardStreamer:
             self.failed = True
             log.warning("streaming.cardkit_failed", error=str(exc))
 
+    async def _pace(self) -> None:
+        """The final update and the close wait out the interval too: every CardKit call counts."""
+        wait = self.min_interval_s - (time.monotonic() - self._last_update)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
     async def _show(self, text: str) -> None:
         if text == self._shown:
             return
+        await self._pace()
         self.sequence += 1
         await self.feishu.stream_element_content(self.card_id, ELEMENT_ID, text, self.sequence)
         self._shown, self._last_update = text, time.monotonic()
@@ -74,8 +82,10 @@ class CardStreamer:
             return False
         try:
             await self._show(final_text)
+            await self._pace()
             self.sequence += 1
             await self.feishu.close_streaming(self.card_id, self.sequence)
+            self._last_update = time.monotonic()
             return True
         except Exception as exc:
             log.warning("streaming.finish_failed", error=str(exc))
