@@ -27,6 +27,7 @@ class EventIntake:
         self.queue = queue
         self.registry = registry
         self.callback_timeout_s = callback_timeout_s
+        self._storing: set[asyncio.Task] = set()
 
     def is_callback(self, event_type: str) -> bool:
         return self.registry.callback_handler(event_type) is not None
@@ -76,11 +77,17 @@ class EventIntake:
             log.exception("intake.callback_failed")
             result, outcome = toast("error", "处理失败，请稍后重试 / Failed, please retry"), "error"
         INGRESS_REQUESTS.labels("callback", outcome).inc()
+        # Stored after the answer goes out: a duplicate delivery needs it, the clicking agent does not wait for it.
+        task = asyncio.create_task(self._store_result(key, result))
+        self._storing.add(task)
+        task.add_done_callback(self._storing.discard)
+        return result
+
+    async def _store_result(self, key: str, result: dict[str, Any]) -> None:
         try:
-            await redis.set(key, json.dumps(result, ensure_ascii=False), ex=_CALLBACK_RESULT_TTL_S)
+            await self.queue.redis.set(key, json.dumps(result, ensure_ascii=False), ex=_CALLBACK_RESULT_TTL_S)
         except Exception as exc:
             log.warning("intake.callback_result_not_stored", error=str(exc))
-        return result
 
 
 def toast(kind: str, content: str) -> dict[str, Any]:

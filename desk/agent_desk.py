@@ -56,7 +56,7 @@ class AgentDesk:
                                                      claimed_at=time.time())
         except TransitionRefused as exc:
             CLAIMS.labels("lost").inc()
-            current = await self.sessions.get(session_id)
+            current = exc.session or await self.sessions.get(session_id)
             return ClaimResult(False, current, current.agent_id, current.agent_name, exc.reason)
         CLAIMS.labels("won").inc()
         await self.stats.count("claims")

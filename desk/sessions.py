@@ -42,8 +42,8 @@ local allowed = false
 for s in string.gmatch(ARGV[2], '[^,]+') do
   if s == state then allowed = true end
 end
-if not allowed then return {'refused', state, agent} end
-if ARGV[4] ~= '' and agent ~= ARGV[4] then return {'not_owner', state, agent} end
+if not allowed then return {'refused', state, agent, redis.call('HGETALL', KEYS[1])} end
+if ARGV[4] ~= '' and agent ~= ARGV[4] then return {'not_owner', state, agent, redis.call('HGETALL', KEYS[1])} end
 local pairs_ = {}
 for i = 6, #ARGV do pairs_[#pairs_ + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], 'state', ARGV[3], unpack(pairs_))
@@ -52,7 +52,7 @@ if ARGV[5] ~= '' then
 else
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
-return {'ok', state, agent}
+return {'ok', state, agent, redis.call('HGETALL', KEYS[1])}
 """
 
 
@@ -63,10 +63,13 @@ class SessionNotFound(LookupError):
 
 
 class TransitionRefused(Exception):
-    """An illegal or lost state change; `reason` says why in words an agent or API client can act on."""
+    """An illegal or lost state change; `reason` says why in words an agent or API client can act on.
+    `session` is the session as it was when refused (None when not read)."""
 
-    def __init__(self, session_id: str, wanted: str, current: str, agent_id: str, reason: str) -> None:
+    def __init__(self, session_id: str, wanted: str, current: str, agent_id: str, reason: str,
+                 session: Session | None = None) -> None:
         super().__init__(reason)
+        self.session = session
         self.session_id = session_id
         self.wanted = wanted
         self.current = current
@@ -241,18 +244,22 @@ class SessionStore:
         flat: list[str] = []
         for key, value in _encode(values).items():
             flat += [key, value]
-        status, current, holder = await self._transition(
+        # One round trip: the script answers with the session as it is after (or was when refused).
+        status, current, holder, *rest = await self._transition(
             keys=[self._key(session_id), self.pending_key],
             args=[session_id, ",".join(allowed), to, held_by, score, *flat])
         status, current, holder = _str(status), _str(current), _str(holder)
         if status == "missing":
             raise SessionNotFound(session_id)
+        flat_hash = rest[0] if rest else []
+        session = Session.from_hash({_str(k): _str(v) for k, v in zip(flat_hash[::2], flat_hash[1::2], strict=True)})
         if status == "refused":
-            raise TransitionRefused(session_id, to, current, holder, _refusal(to, current, holder))
+            raise TransitionRefused(session_id, to, current, holder, _refusal(to, current, holder), session)
         if status == "not_owner":
             raise TransitionRefused(session_id, to, current, holder,
-                                    f"session {session_id} is handled by {holder or 'nobody'}, not {held_by}")
-        return await self.get(session_id)
+                                    f"session {session_id} is handled by {holder or 'nobody'}, not {held_by}",
+                                    session)
+        return session
 
     async def reprioritize(self, session: Session, priority: str, **values: Any) -> None:
         """A pending session's new priority (SLA re-alert) re-ranks it in the pending index."""

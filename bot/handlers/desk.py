@@ -89,14 +89,16 @@ class DeskCardActions:
         operator, session = found
         result = await self.desk.agents.claim(session.session_id, operator, await self.directory.name(operator),
                                               notify=False)
-        card = await self._card_of(result.session)
         if not result.won:
+            # Only a toast: the winner's answer carries the new card, which Feishu shows to everyone
+            # (update_multi), so 49 losers cost one Redis round trip each.
             holder = result.holder_name or result.holder_id
             message = (f"已被 {holder} 认领 / Already claimed by {holder}" if result.session.state == "claimed"
                        else f"无法认领：{result.reason}")
-            return _card_response(card, "warning", message)
+            return toast("warning", message)
         await self._followup(event, "claimed", session.session_id)
-        return _card_response(card, "success", "认领成功，请在话题中回复客户 / Claimed: reply in the thread")
+        return _card_response(await self._card_of(result.session), "success",
+                              "认领成功，请在话题中回复客户 / Claimed: reply in the thread")
 
     async def resolve(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
         found = await self._agent_session(event, value)
