@@ -12,6 +12,7 @@ from bot.emulator import Emulator, EmulatorConfig
 from bot.handlers.messages import MessageHandler, echo_responder
 from bot.services import Services
 from config.settings import EmulatorDefaults, Settings
+from tests.integration.test_knowledge import FAQ
 
 
 def echo_services(settings: Settings, redis) -> Services:
@@ -70,4 +71,27 @@ async def stack(emulator, redis_client, tmp_path):
     await server.start_server()
     emulator.set_delivery(event_callback_url=str(server.make_url("/feishu/events")))
     yield Stack(emulator, services, server, settings)
+    await server.close()
+
+
+# The desk: an agent group with two agents, an admin, agents always on duty, a small FAQ knowledge base.
+AGENTS = {"ou_agent_ann": "Ann", "ou_agent_bob": "Bob"}
+AGENT_CHAT = "oc_agents"
+ADMIN = "ou_admin"
+
+
+@pytest.fixture
+async def desk_bot(emulator, tmp_path, redis_client):
+    emulator.create_group(AGENT_CHAT, "客服组", members=list(AGENTS), names=AGENTS)
+    settings = bot_settings(emulator.base_url, tmp_path, feishu_agent_chat_id=AGENT_CHAT,
+                            feishu_admin_open_ids=ADMIN, desk_working_hours="", desk_sla_minutes=0.05)
+    services = Services.build(settings, redis=redis_client)
+    server = TestServer(create_app(settings, services=services))
+    await server.start_server()
+    emulator.set_delivery(event_callback_url=str(server.make_url("/feishu/events")),
+                          card_callback_url=str(server.make_url("/feishu/cards")))
+    faq = tmp_path / "faq.jsonl"
+    faq.write_text(FAQ, encoding="utf-8")
+    await services.knowledge.kb.ingest_file(faq)
+    yield services
     await server.close()

@@ -6,36 +6,11 @@ import asyncio
 import json
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from bot.app import create_app
-from bot.services import Services
 from bot.startup import sla_watcher
-from tests.integration.conftest import bot_settings
-from tests.integration.test_knowledge import FAQ
+from tests.integration.conftest import ADMIN, AGENT_CHAT
 
 pytestmark = pytest.mark.integration
-
-AGENTS = {"ou_agent_ann": "Ann", "ou_agent_bob": "Bob"}
-AGENT_CHAT = "oc_agents"
-ADMIN = "ou_admin"
-
-
-@pytest.fixture
-async def desk_bot(emulator, tmp_path, redis_client):
-    emulator.create_group(AGENT_CHAT, "客服组", members=list(AGENTS), names=AGENTS)
-    settings = bot_settings(emulator.base_url, tmp_path, feishu_agent_chat_id=AGENT_CHAT,
-                            feishu_admin_open_ids=ADMIN, desk_working_hours="", desk_sla_minutes=0.05)
-    services = Services.build(settings, redis=redis_client)
-    server = TestServer(create_app(settings, services=services))
-    await server.start_server()
-    emulator.set_delivery(event_callback_url=str(server.make_url("/feishu/events")),
-                          card_callback_url=str(server.make_url("/feishu/cards")))
-    faq = tmp_path / "faq.jsonl"
-    faq.write_text(FAQ, encoding="utf-8")
-    await services.knowledge.kb.ingest_file(faq)
-    yield services
-    await server.close()
 
 
 async def reply_to(emulator, sent: dict, wait_s: float = 15) -> dict:
