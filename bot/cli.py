@@ -31,6 +31,9 @@ DEMO_DOC_BLOCKS = [
 ]
 
 
+DEMO_AGENT = "ou_agent_demo"  # a member of the emulator's agent group, to claim escalations as
+
+
 def _wire_to_emulator(settings: Settings, emulator_url: str) -> Settings:
     """Settings of a product that talks to the bundled emulator instead of a Feishu tenant."""
     return settings.model_copy(update={
@@ -63,6 +66,9 @@ async def _serve(settings: Settings) -> None:
         emulator = Emulator(EmulatorConfig(event_callback_url=callback))
         url = await emulator.start(settings.emulator_host, settings.emulator_port)
         settings = _wire_to_emulator(settings, url)
+        agents = {DEMO_AGENT: "Demo Agent", EmulatorDefaults.admin_open_id: "Admin"}
+        emulator.create_group(settings.feishu_agent_chat_id, "客服组 Agents (demo)", members=list(agents),
+                              names=agents)
         demo = emulator.create_doc("售后服务手册（演示）", DEMO_DOC_BLOCKS)
         settings = settings.model_copy(update={"feishu_sync_docs": ",".join(
             x for x in (settings.feishu_sync_docs, demo["document_id"]) if x)})
