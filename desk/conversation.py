@@ -161,9 +161,7 @@ class Conversation:
         if question != text:
             trace.set(rewritten=question)
         answer = await self.answerer.answer(question, on_token=on_token)
-        for step, ms in answer.timings_ms.items():
-            if step != "total":
-                trace.add_step(step if step != "total" else "answer", ms)
+        record_answer_steps(trace, answer.timings_ms, cached=answer.cached)
         await self.stats.count_answer(answer.decision)
         if answer.decision == "escalate":
             failed = session.failed_attempts + 1
@@ -243,6 +241,20 @@ class Conversation:
         log.info("conversation.escalated", session_id=session.session_id, reason=escalation.reason,
                  priority=escalation.priority, summary=mask_text(summary))
         return TurnResult(session, reply, intent or session.intent, "handover", escalation=escalation)
+
+
+def record_answer_steps(trace: Trace, timings: dict[str, float], *, cached: bool) -> None:
+    """The answerer's timings as trace steps: retrieve (query embedding + search), rerank, generate,
+    stream_first_token; a cached answer is one `cache_hit` step."""
+    if cached:
+        trace.add_step("cache_hit", timings.get("total", 0.0))
+        return
+    if "embed" in timings or "search" in timings:
+        trace.add_step("retrieve", timings.get("embed", 0.0) + timings.get("search", 0.0),
+                       embed_ms=round(timings.get("embed", 0.0), 2), search_ms=round(timings.get("search", 0.0), 2))
+    for step in ("rerank", "generate", "stream_first_token"):
+        if step in timings:
+            trace.add_step(step, timings[step])
 
 
 def _chitchat(text: str, language: str) -> str:

@@ -36,6 +36,9 @@ async def test_customer_gets_a_knowledge_answer(desk_bot, emulator):
     session = await desk_bot.desk.sessions.for_customer("feishu", "ou_amy", chat_id=sent["chat_id"])
     assert session.state == "bot" and session.intent == "faq"
     assert [h["role"] for h in await desk_bot.desk.sessions.history(session.session_id)] == ["user", "assistant"]
+    trace = (await desk_bot.desk.traces.recent(1))[0]
+    assert trace["session_id"] == session.session_id and trace["status"] == "ok"
+    assert [s["step"] for s in trace["steps"]][:3] == ["recognize_intent", "rewrite_query", "retrieve"]
 
 
 async def test_human_request_claim_relay_resolve_csat(desk_bot, emulator):
