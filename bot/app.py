@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.ingress import Ingress
 from bot.intake import EventIntake
 from bot.longconn import LongConnection
+from bot.rest import mount_rest_api
 from bot.services import Services
 from bot.startup import reconcile_scheduler, warm_knowledge
 from bot.verify import CallbackVerifier
@@ -57,6 +58,7 @@ def create_app(
     if owns_knowledge:
         checks["vector_store"] = services.milvus.ping
     add_health_routes(app, checks)
+    mount_rest_api(app, services)  # /api/v1 (X-API-Key), /openapi.json, /docs
 
     workers = WorkerPool(
         services.queue,

@@ -1,0 +1,91 @@
+"""POST /api/v1/chat and /api/v1/chat/stream: one customer turn through the desk, whole or as SSE."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from bot.rest.errors import not_found
+from bot.rest.models import ChatRequest, ChatResponse, StreamMeta, StreamToken
+from bot.rest.spec import Operation, dump, parse_body
+from bot.rest.sse import EventStream
+from bot.services import Services
+from desk.conversation import TurnResult
+from desk.sessions import Session
+from rag.milvus import StoreUnavailable
+
+log = structlog.get_logger("bot.rest.chat")
+
+
+def _body(result: TurnResult) -> dict[str, Any]:
+    return {"session_id": result.session.session_id, "reply": result.reply, "status": "ok", "data": result.data()}
+
+
+class ChatRoutes:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.desk = services.desk
+
+    async def _session(self, body: ChatRequest) -> Session:
+        if body.session_id:
+            session = await self.desk.sessions.find(body.session_id)
+            if session is None:
+                raise not_found(f"session {body.session_id} not found")
+            return session
+        customer = body.user_id or f"{body.channel}_{uuid.uuid4().hex[:16]}"
+        return await self.desk.sessions.create(body.channel, customer, language=self.services.settings.bot_language)
+
+    async def chat(self, request: web.Request) -> web.Response:
+        body = await parse_body(request, ChatRequest)
+        session = await self._session(body)
+        result = await self.desk.conversation.turn(session, body.message)
+        return dump(ChatResponse, _body(result))
+
+    async def chat_stream(self, request: web.Request) -> web.StreamResponse:
+        body = await parse_body(request, ChatRequest)
+        session = await self._session(body)  # errors so far are plain JSON errors: nothing was streamed yet
+        stream = await EventStream.open(request)
+        await stream.send("meta", {"session_id": session.session_id})
+
+        tokens_sent = 0
+
+        async def on_token(delta: str) -> None:
+            nonlocal tokens_sent
+            if delta:
+                tokens_sent += 1
+                await stream.send("token", {"content": delta})
+
+        try:
+            result = await self.desk.conversation.turn(session, body.message, on_token=on_token)
+        except StoreUnavailable as exc:
+            log.warning("rest.stream_store_unavailable", session_id=session.session_id, error=str(exc))
+            await stream.send("error", {"code": "vector_store_unavailable",
+                                        "message": "the knowledge store is unavailable; retry later"})
+        except Exception as exc:
+            log.exception("rest.stream_failed", session_id=session.session_id)
+            await stream.send("error", {"code": "internal_error", "message": type(exc).__name__})
+        else:
+            # Counted here rather than read from `result.streamed`: a cached answer keeps the timings of the
+            # generation that streamed it once, so it reads as streamed though no token went out this time.
+            if not tokens_sent and result.reply:
+                await stream.send("token", {"content": result.reply})
+            await stream.send("done", _body(result))
+        await stream.close()
+        return stream.response
+
+    def operations(self) -> list[Operation]:
+        return [
+            Operation("POST", "/api/v1/chat", self.chat, "Send a customer message, get the desk's reply", "chat",
+                      ChatResponse, body=ChatRequest, errors=(404,),
+                      description="No session_id starts a session. While the session is with a human (pending or "
+                                  "claimed) the message goes to the agents and reply is empty."),
+            Operation("POST", "/api/v1/chat/stream", self.chat_stream, "The same turn as server-sent events",
+                      "chat", None, stream=True, body=ChatRequest, errors=(404,),
+                      extra_schemas=(StreamMeta, StreamToken, ChatResponse),
+                      description="Events: `meta` {session_id} first; `token` {content}, one per LLM delta (the "
+                                  "whole reply as one token without a streaming LLM); `done` (the body of "
+                                  "/api/v1/chat); or `error` {code, message}."),
+        ]
