@@ -140,6 +140,8 @@ class Conversation:
             if self.order_flow.expired(session):
                 await self._end_flow(session)
                 prefix = t("flow_reset", session.language) + "\n"
+            elif self.order_flow.left_behind(session, text) and intent.name != "business_query":
+                await self._end_flow(session)  # a new question instead of the order number: answer that
             elif intent.name not in ("human_request", "complaint"):
                 return await self._flow_turn(session, text, intent, trace)
 
@@ -179,7 +181,8 @@ class Conversation:
             session.failed_attempts = 0
         result = await self._reply(session, prefix + answer.text, intent, answer.decision, sources=answer.sources,
                                    suggestions=answer.suggestions)
-        result.streamed = on_token is not None and "stream_first_token" in answer.timings_ms
+        # A cached answer carries the timings of the generation that once streamed it: nothing streamed now.
+        result.streamed = on_token is not None and not answer.cached and "stream_first_token" in answer.timings_ms
         return result
 
     async def _flow_turn(self, session: Session, text: str, intent: Intent, trace: Trace,

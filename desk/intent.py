@@ -29,8 +29,15 @@ _COMPLAINT = ("投诉", "举报", "差评", "太差", "垃圾", "骗子", "欺�
 # Wording strong enough to make a complaint urgent.
 _STRONG_NEGATIVE = ("12315", "消协", "曝光", "律师", "起诉", "报警", "媒体", "气死", "骗子", "lawyer", "sue",
                     "police", "scam")
-_BUSINESS = ("订单", "物流", "快递", "发货", "到货", "签收", "运单", "退款进度", "包裹", "查单", "我的单",
-             "order", "tracking", "shipment", "delivery status", "parcel", "my package")
+# About one specific order of this customer (its status, its parcel, its refund), not about orders in general:
+# "火星上有快递吗" or "怎么修改订单地址" are knowledge questions.
+_BUSINESS = re.compile(
+    r"(我的|我买的|我下的|我这个|我那个).{0,6}(订单|快递|包裹|货|单子)|到哪了|到哪儿了|物流(进度|信息|状态)|"
+    r"查(一下|下)?(订单|物流|快递|单)|(什么时候|啥时候|何时|多久)(发货|到货|能到|送到|到)|发货了(吗|没)|"
+    r"还没(发货|到|收到)|退款(进度|到账|到哪|还没)|"
+    r"where is my (order|package|parcel)|track(ing)? my|my order|order status",
+    re.IGNORECASE,
+)
 _CHITCHAT = re.compile(
     r"^(你好|您好|在吗|在不在|hi|hello|hey|谢谢|多谢|感谢|thanks|thank you|好的|ok|okay|再见|拜拜|bye|早上好|晚上好"
     r"|哈哈+|嗯+|good morning|good night)[!！。.~～\s]*$",
@@ -64,7 +71,7 @@ def rule_intent(text: str, human_keywords: Sequence[str]) -> Intent:
         return Intent("complaint", negative)
     if _CHITCHAT.match(text.strip()):
         return Intent("chitchat")
-    if keyword_in(text, _BUSINESS) or extract_order_id(text):
+    if _BUSINESS.search(text) or extract_order_id(text):
         return Intent("business_query", negative)
     return Intent("faq", negative)
 

@@ -51,6 +51,11 @@ class OrderFlow:
     def in_progress(self, session: Session) -> bool:
         return session.flow == FLOW
 
+    def left_behind(self, session: Session, text: str) -> bool:
+        """Asked for an order number, the customer wrote something else: drop the flow, treat it anew."""
+        return self.in_progress(session) and not session.slots.get("order_id") and not extract_order_id(text) \
+            and not _CANCEL.match(text.strip())
+
     async def step(self, session: Session, text: str) -> FlowStep:
         lang = session.language or self.language
         if self.in_progress(session) and _CANCEL.match(text.strip()):

@@ -81,6 +81,7 @@ async def test_history_is_bounded(redis_client):
 @pytest.mark.parametrize(("text", "intent"), [
     ("转人工", "human_request"), ("I want a human", "human_request"), ("你们太差了，我要投诉", "complaint"),
     ("你好", "chitchat"), ("谢谢！", "chitchat"), ("我的快递到哪了", "business_query"),
+    ("订单什么时候发货", "business_query"),
     ("20241102002", "business_query"), ("怎么申请退货", "faq"), ("发票怎么开", "faq"),
 ])
 def test_rule_intent(text, intent):
@@ -136,3 +137,19 @@ async def test_order_flow_asks_for_slots_then_looks_up(redis_client):
     session.flow_updated_at = 0
     assert flow.expired(session)
     assert (await flow.step(session, "取消")).active is False
+
+
+async def test_a_new_question_instead_of_the_order_number_leaves_the_flow(redis_client):
+    store = SessionStore(redis_client)
+    flow = OrderFlow(DemoOrderBackend(), idle_s=60)
+    session = await store.create("web", "cust-5")
+    session.flow, session.slots = FLOW, {"problem": "我的快递到哪了"}
+    assert flow.left_behind(session, "发票怎么开")
+    assert not flow.left_behind(session, "20241102002")
+    session.slots = {"order_id": "20241102002"}
+    assert not flow.left_behind(session, "快递一直没动")  # the problem slot takes any text
+
+
+@pytest.mark.parametrize("text", ["火星上有快递吗", "怎么修改订单地址", "下单后可以改地址吗"])
+def test_general_order_questions_are_knowledge_questions(text):
+    assert rule_intent(text, HUMAN).name == "faq"
