@@ -31,6 +31,7 @@ log = structlog.get_logger("desk.conversation")
 TokenSink = Callable[[str], Awaitable[None]]
 
 _HANDOVER_TEXT = {"human_request": "handover_human", "menu": "handover_human", "complaint": "handover_complaint"}
+_CONTEXT_MESSAGES = 8  # recent messages intent and rewrite look at
 _CHITCHAT_THANKS = ("谢", "thank", "thx")
 _CHITCHAT_BYE = ("再见", "拜拜", "bye")
 
@@ -120,7 +121,7 @@ class Conversation:
         if session.state == "resolved":  # a new question after a resolution starts over with the bot
             session = await self.sessions.transition(sid, "bot", agent_id="", agent_name="", failed_attempts=0,
                                                      flow="", slots={}, escalate_reason="")
-        await self.sessions.append(sid, "user", text)
+        history = await self.sessions.append(sid, "user", text, read_back=_CONTEXT_MESSAGES)
         if message_id:
             await self.sessions.update(sid, last_message_id=message_id)
             session.last_message_id = message_id
@@ -129,11 +130,11 @@ class Conversation:
                 await self.notifiers.customer_message(session, text)
             return TurnResult(session, "", session.intent or "human_request", "relayed")
 
-        history = await self.sessions.history(sid)
         with trace.step("recognize_intent"):
             intent = await self.recognizer.recognize(text, history[:-1])
-        await self.sessions.update(sid, intent=intent.name)
-        session.intent = intent.name
+        if intent.name != session.intent:
+            await self.sessions.update(sid, intent=intent.name)
+            session.intent = intent.name
 
         prefix = ""
         if self.order_flow is not None and self.order_flow.in_progress(session):
@@ -164,8 +165,8 @@ class Conversation:
             trace.set(rewritten=question)
         answer = await self.answerer.answer(question, on_token=on_token)
         record_answer_steps(trace, answer.timings_ms, cached=answer.cached)
-        await self.stats.count_answer(answer.decision)
         if answer.decision == "escalate":
+            await self.stats.count_answer(answer.decision)
             failed = session.failed_attempts + 1
             await self.sessions.update(session.session_id, failed_attempts=failed)
             session.failed_attempts = failed
@@ -180,7 +181,7 @@ class Conversation:
             await self.sessions.update(session.session_id, failed_attempts=0)
             session.failed_attempts = 0
         result = await self._reply(session, prefix + answer.text, intent, answer.decision, sources=answer.sources,
-                                   suggestions=answer.suggestions)
+                                   suggestions=answer.suggestions, counted=answer.decision)
         # A cached answer carries the timings of the generation that once streamed it: nothing streamed now.
         result.streamed = on_token is not None and not answer.cached and "stream_first_token" in answer.timings_ms
         return result
@@ -210,8 +211,11 @@ class Conversation:
         session.flow, session.slots = "", {}
 
     async def _reply(self, session: Session, text: str, intent: Intent, decision: str, *,
-                     sources: list[dict[str, Any]] | None = None, suggestions: list[str] | None = None) -> TurnResult:
-        await self.sessions.append(session.session_id, "assistant", text)
+                     sources: list[dict[str, Any]] | None = None, suggestions: list[str] | None = None,
+                     counted: str = "") -> TurnResult:
+        """`counted`: an answer decision to add to the desk stats in the same round trip."""
+        also = (lambda pipe: DeskStats.count_answer_in(pipe, counted)) if counted else None
+        await self.sessions.append(session.session_id, "assistant", text, also=also)
         return TurnResult(session, text, intent.name, decision, sources=sources or [], suggestions=suggestions or [])
 
     # -- hand-over ----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -269,7 +269,10 @@ class SessionStore:
 
     # -- history ------------------------------------------------------------------------------------------
 
-    async def append(self, session_id: str, role: str, content: str, **extra: Any) -> None:
+    async def append(self, session_id: str, role: str, content: str, *, read_back: int = 0,
+                     also: Callable[[Any], None] | None = None, **extra: Any) -> list[dict[str, Any]]:
+        """Add to the history in one round trip; `read_back` > 0 returns that many last entries after it,
+        `also` adds more commands (counters) to the same pipeline."""
         entry = json.dumps({"role": role, "content": content, "ts": round(time.time(), 3), **extra},
                            ensure_ascii=False)
         key = self._history_key(session_id)
@@ -277,7 +280,12 @@ class SessionStore:
             pipe.rpush(key, entry)
             pipe.ltrim(key, -self.history_max, -1)
             pipe.expire(key, self.ttl_s)
-            await pipe.execute()
+            if read_back:
+                pipe.lrange(key, -read_back, -1)
+            if also is not None:
+                also(pipe)
+            results = await pipe.execute()
+        return [json.loads(item) for item in results[3]] if read_back else []
 
     async def history(self, session_id: str, last: int | None = None) -> list[dict[str, Any]]:
         start = -last if last else 0

@@ -19,6 +19,11 @@ class DeskStats:
     async def count_answer(self, decision: str) -> None:
         await self.redis.hincrby(_KEY, f"answers:{decision}", 1)
 
+    @staticmethod
+    def count_answer_in(pipe: Any, decision: str) -> None:
+        """The same count, queued on a pipeline the caller executes (one round trip for the turn's writes)."""
+        pipe.hincrby(_KEY, f"answers:{decision}", 1)
+
     async def add_csat(self, score: int) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(_KEY, "csat_count", 1)

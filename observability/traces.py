@@ -29,12 +29,20 @@ MAX_STEPS = 200  # a runaway loop adding steps must not grow one trace without b
 
 # Drops the oldest index members beyond the cap together with their trace keys. In Lua because the keys to
 # delete are only known inside Redis; it runs in the same MULTI as the write.
-_TRIM_SCRIPT = """
-local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
-if over <= 0 then return 0 end
-local ids = redis.call('ZRANGE', KEYS[1], 0, over - 1)
-for _, id in ipairs(ids) do redis.call('DEL', ARGV[2] .. id) end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+# One round trip per saved trace (a turn's hot path): store it, index it, drop expired index entries, and
+# trim the index to the cap, deleting the trimmed traces.
+# KEYS: index. ARGV: item key prefix, trace id, payload, ttl s, start time, expired-before time, cap.
+_SAVE_SCRIPT = """
+redis.call('SET', ARGV[1] .. ARGV[2], ARGV[3], 'EX', tonumber(ARGV[4]))
+redis.call('ZADD', KEYS[1], ARGV[5], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[6])
+local over = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[7])
+if over > 0 then
+  local ids = redis.call('ZRANGE', KEYS[1], 0, over - 1)
+  for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. id) end
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 return over
 """
 
@@ -121,6 +129,7 @@ class TraceStore:
         self.redis = redis
         self.max_traces = max_traces
         self.ttl_s = ttl_s
+        self._save = redis.register_script(_SAVE_SCRIPT)
 
     def start(self, session_id: str, channel: str, name: str = "turn") -> Trace:
         return Trace(session_id, channel, name)
@@ -133,14 +142,8 @@ class TraceStore:
             # Metrics first: they must not depend on Redis being up.
             trace._observe_new_steps()
             payload = json.dumps(trace.to_dict(), ensure_ascii=False, default=str)
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.set(ITEM_PREFIX + trace.trace_id, payload, ex=self.ttl_s)
-                pipe.zadd(INDEX_KEY, {trace.trace_id: trace.start_time})
-                # Index members whose trace key has expired by now.
-                pipe.zremrangebyscore(INDEX_KEY, "-inf", time.time() - self.ttl_s)
-                pipe.eval(_TRIM_SCRIPT, 1, INDEX_KEY, self.max_traces, ITEM_PREFIX)
-                pipe.expire(INDEX_KEY, self.ttl_s)
-                await pipe.execute()
+            await self._save(keys=[INDEX_KEY], args=[ITEM_PREFIX, trace.trace_id, payload, self.ttl_s,
+                                                      trace.start_time, time.time() - self.ttl_s, self.max_traces])
         except Exception as exc:
             TRACES_DROPPED.inc()
             log.warning("trace.save_failed", trace_id=trace.trace_id, error=f"{type(exc).__name__}: {exc}")

@@ -121,7 +121,10 @@ class Answerer:
         ANSWERS.labels(answer.decision).inc()
         log.info("answer.decided", decision=answer.decision, confidence=round(answer.confidence, 4),
                  reason=answer.reason, question=mask_text(question))
-        if use_cache and self.cache is not None and answer.decision != "escalate":
+        # Retrieval-decided hand-overs are cached too (the same question on the same knowledge gets the same
+        # decision); an LLM's "no answer" is not, since the model may do better next time.
+        cacheable = answer.decision != "escalate" or answer.reason == "low_similarity"
+        if use_cache and self.cache is not None and cacheable:
             await self.cache.put(question, {k: v for k, v in answer.to_dict().items() if k != "question"}, scope)
         return answer
 

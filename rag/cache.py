@@ -42,16 +42,20 @@ class AnswerCache:
         self.version = version
         self.ttl_s = ttl_s
         self.enabled = enabled
+        self._lookup = redis.register_script(
+            "local v = redis.call('GET', KEYS[1]) or '0' return redis.call('GET', ARGV[1] .. v .. ':' .. ARGV[2])")
+
+    def _digest(self, question: str, scope: str) -> str:
+        return hashlib.sha1(f"{scope}\x1f{cache_key_text(question)}".encode()).hexdigest()
 
     async def _key(self, question: str, scope: str) -> str:
-        digest = hashlib.sha1(f"{scope}\x1f{cache_key_text(question)}".encode()).hexdigest()
-        return f"{_PREFIX}{await self.version.current()}:{digest}"
+        return f"{_PREFIX}{await self.version.current()}:{self._digest(question, scope)}"
 
     async def get(self, question: str, scope: str = "") -> dict[str, Any] | None:
         if not self.enabled:
             return None
-        try:
-            raw = await self.redis.get(await self._key(question, scope))
+        try:  # version and entry in one round trip: this is the hot path of every repeated question
+            raw = await self._lookup(keys=[KB_VERSION_KEY], args=[_PREFIX, self._digest(question, scope)])
         except Exception as exc:  # a cache that is down only costs speed
             log.warning("cache.get_failed", error=str(exc))
             return None
