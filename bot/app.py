@@ -20,6 +20,7 @@ from bot.wiring import register_default_handlers
 from bot.workers import WorkerPool
 from config.settings import Settings
 from observability.health import add_health_routes
+from observability.langfuse import LangfuseTracer, set_tracer
 from observability.masking import configure_sensitive_words
 
 log = structlog.get_logger("bot.app")
@@ -71,6 +72,10 @@ def create_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         background: list[asyncio.Task] = []
+        # Every LLM call is reported to Langfuse in the background when enabled; a no-op otherwise.
+        tracer = LangfuseTracer.from_settings(settings)
+        set_tracer(tracer)
+        await tracer.start()
         scheduler = reconcile_scheduler(services)
         if owns_knowledge:
             try:
@@ -94,6 +99,9 @@ def create_app(
             await longconn.stop()
         if run_workers:
             await workers.stop()
+        await tracer.close()
+        set_tracer(None)
+        await services.desk.close()
         await services.feishu.close()
         await services.milvus.close()
         await services.redis.aclose()

@@ -80,3 +80,38 @@ async def test_model_intent_complaint_escalates_at_once(llm_bot, emulator):
     assert "优先转接人工客服" in told["text"]
     session = await services.desk.sessions.for_customer("feishu", "ou_cat", chat_id=sent["chat_id"])
     assert session.state == "pending" and session.priority == "urgent" and session.escalate_reason == "complaint"
+
+
+async def test_every_llm_call_of_a_turn_reaches_langfuse_with_session_and_prompt(emulator, tmp_path, redis_client):
+    from tests.unit.test_langfuse import FakeLangfuse
+
+    async with OpenAIChatServer() as llm, FakeLangfuse() as langfuse:
+        llm.responder = scripted
+        settings = bot_settings(emulator.base_url, tmp_path, desk_working_hours="", llm_base_url=llm.base_url,
+                                llm_api_key="test-key", llm_model="test-model", feishu_stream_replies=False,
+                                langfuse_enabled=True, langfuse_public_key="pk-test", langfuse_secret_key="sk-test",
+                                langfuse_host=langfuse.host)
+        services = Services.build(settings, redis=redis_client)
+        server = TestServer(create_app(settings, services=services))
+        await server.start_server()
+        emulator.set_delivery(event_callback_url=str(server.make_url("/feishu/events")))
+        faq = tmp_path / "faq.jsonl"
+        faq.write_text(FAQ, encoding="utf-8")
+        await services.knowledge.kb.ingest_file(faq)
+        sent = await emulator.send_user_message("ou_lf", "东西收到了想退货，怎么弄")
+        await emulator.wait_for_message(lambda m: m["parent_id"] == sent["message_id"], 15)
+        session = await services.desk.sessions.for_customer("feishu", "ou_lf", chat_id=sent["chat_id"])
+        await server.close()  # closing flushes what the tracer still holds
+        generations = [e["body"] for e in langfuse.of_type("generation-create")]
+        prompts = {g["metadata"]["prompt_name"] for g in generations}
+        assert {"intent_classify", "rag_answer", "groundedness_check"} <= prompts
+        traces = [e["body"] for e in langfuse.of_type("trace-create")]
+        assert traces and all(t["sessionId"] == session.session_id for t in traces)
+        assert requests_authorized(langfuse)
+
+
+def requests_authorized(langfuse) -> bool:
+    import base64
+
+    expected = "Basic " + base64.b64encode(b"pk-test:sk-test").decode()
+    return all(r["auth"] == expected for r in langfuse.requests)
