@@ -80,8 +80,7 @@ AGENT_CHAT = "oc_agents"
 ADMIN = "ou_admin"
 
 
-@pytest.fixture
-async def desk_bot(emulator, tmp_path, redis_client):
+async def start_desk_bot(emulator, tmp_path, redis_client) -> tuple[Services, TestServer]:
     emulator.create_group(AGENT_CHAT, "客服组", members=list(AGENTS), names=AGENTS)
     settings = bot_settings(emulator.base_url, tmp_path, feishu_agent_chat_id=AGENT_CHAT,
                             feishu_admin_open_ids=ADMIN, desk_working_hours="", desk_sla_minutes=0.05)
@@ -93,5 +92,19 @@ async def desk_bot(emulator, tmp_path, redis_client):
     faq = tmp_path / "faq.jsonl"
     faq.write_text(FAQ, encoding="utf-8")
     await services.knowledge.kb.ingest_file(faq)
+    return services, server
+
+
+@pytest.fixture
+async def desk_bot(emulator, tmp_path, redis_client):
+    services, server = await start_desk_bot(emulator, tmp_path, redis_client)
     yield services
+    await server.close()
+
+
+@pytest.fixture
+async def desk_server(emulator, tmp_path, redis_client):
+    """The desk bot and the base URL of its HTTP server (Feishu webhook and REST API)."""
+    services, server = await start_desk_bot(emulator, tmp_path, redis_client)
+    yield services, str(server.make_url("")).rstrip("/")
     await server.close()
