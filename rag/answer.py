@@ -109,9 +109,12 @@ class Answerer:
         (the final `Answer.text` is the one to keep: it may differ, or the answer may turn into a hand-over)."""
         scope = f"{self.language}|{','.join(sorted(knowledge_types or []))}"
         if use_cache and self.cache is not None:
+            started = time.perf_counter()
             cached = await self.cache.get(question, scope)
             if cached is not None:
-                return Answer(**{**cached, "question": question, "cached": True})
+                lookup_ms = round((time.perf_counter() - started) * 1000, 2)
+                # Its own timing, not that of the turn that computed it once.
+                return Answer(**{**cached, "question": question, "cached": True, "timings_ms": {"total": lookup_ms}})
         started = time.perf_counter()
         result = await self.retriever.search(question, top_k=self.top_k, knowledge_types=knowledge_types)
         answer = await self._compose(question, result, on_token)
