@@ -62,7 +62,9 @@ class FeishuAgentGroup:
 
     async def escalated(self, session: Session, history: Sequence[dict[str, Any]]) -> None:
         if not self.chat_id:
-            log.warning("agent_group.not_configured", session_id=session.session_id)
+            if not self._warned:  # once: every escalation would repeat it
+                log.warning("agent_group.not_configured", hint="set FEISHU_AGENT_CHAT_ID to post hand-over cards")
+                self._warned = True
             return
         card = session_card(session, history)
         if session.card_message_id:  # an SLA re-alert: refresh the card and ping the thread
