@@ -101,10 +101,10 @@ class FeishuCustomers:
         self.feishu = feishu
         self.language = language
 
-    async def send_text(self, session: Session, text: str) -> bool:
+    async def send_text(self, session: Session, text: str, *, dedup_key: str = "") -> bool:
         if not session.chat_id:
             return False
-        await self.feishu.send_text(session.chat_id, text)
+        await self.feishu.send_text(session.chat_id, text, uuid=f"d-{dedup_key}"[:50] if dedup_key else None)
         return True
 
     async def request_csat(self, session: Session) -> bool:

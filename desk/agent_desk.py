@@ -69,7 +69,8 @@ class AgentDesk:
         """`update_agents=False`: the agents' view was already updated (a card callback returned the card)."""
         if update_agents:
             await self.notifiers.changed(session, "claimed")
-        await self._tell_customer(session, t("agent_joined", session.language, agent=session.agent_name))
+        await self._tell_customer(session, t("agent_joined", session.language, agent=session.agent_name),
+                                  dedup_key=f"joined-{session.session_id}-{int(session.claimed_at)}")
 
     async def resolve(self, session_id: str, note: str = "", *, agent_id: str = "", notify: bool = True) -> Session:
         """Close the session (claimed, or still pending when an agent answers it at once)."""
@@ -88,7 +89,8 @@ class AgentDesk:
         """`update_agents=False`: the agents' view was already updated (a card callback returned the card)."""
         if update_agents:
             await self.notifiers.changed(session, "resolved")
-        await self._tell_customer(session, t("resolved", session.language))
+        await self._tell_customer(session, t("resolved", session.language),
+                                  dedup_key=f"resolved-{session.session_id}-{int(session.resolved_at)}")
         channel = self.channels.of(session)
         try:
             await channel.request_csat(session)
@@ -107,12 +109,15 @@ class AgentDesk:
         """`update_agents=False`: the agents' view was already updated (a card callback returned the card)."""
         if update_agents:
             await self.notifiers.changed(session, "returned")
-        await self._tell_customer(session, t("returned_to_bot", session.language))
+        await self._tell_customer(session, t("returned_to_bot", session.language),
+                                  dedup_key=f"returned-{session.session_id}-{int(session.updated_at)}")
 
     # -- conversation -------------------------------------------------------------------------------------
 
-    async def send_to_customer(self, session_id: str, content: str, *, agent_id: str = "") -> bool:
-        """An agent's message: stored in the history, pushed where the channel can push. True when pushed."""
+    async def send_to_customer(self, session_id: str, content: str, *, agent_id: str = "",
+                               dedup_key: str = "") -> bool:
+        """An agent's message: stored in the history, pushed where the channel can push. True when pushed.
+        `dedup_key` (the agent's Feishu message id) keeps a retried relay from reaching the customer twice."""
         session = await self.sessions.get(session_id)
         if not session.with_human:
             raise TransitionRefused(session_id, "message", session.state, session.agent_id,
@@ -121,12 +126,12 @@ class AgentDesk:
             raise TransitionRefused(session_id, "message", session.state, session.agent_id,
                                     f"session {session_id} is handled by {session.agent_id}")
         await self.sessions.append(session_id, "agent", content, agent_id=agent_id or session.agent_id)
-        return await self.channels.of(session).send_text(session, content)
+        return await self.channels.of(session).send_text(session, content, dedup_key=dedup_key)
 
-    async def _tell_customer(self, session: Session, text: str) -> None:
+    async def _tell_customer(self, session: Session, text: str, *, dedup_key: str = "") -> None:
         await self.sessions.append(session.session_id, "assistant", text)
         try:
-            await self.channels.of(session).send_text(session, text)
+            await self.channels.of(session).send_text(session, text, dedup_key=dedup_key)
         except Exception as exc:
             log.error("desk.customer_unreachable", session_id=session.session_id, error=str(exc))
 

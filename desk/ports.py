@@ -25,8 +25,9 @@ class AgentNotifier(Protocol):
 
 
 class CustomerChannel(Protocol):
-    async def send_text(self, session: Session, text: str) -> bool:
-        """Deliver a message from the desk; False when this channel cannot push (the customer polls)."""
+    async def send_text(self, session: Session, text: str, *, dedup_key: str = "") -> bool:
+        """Deliver a message from the desk; False when this channel cannot push (the customer polls).
+        The same `dedup_key` never delivers twice (a retried event)."""
 
     async def request_csat(self, session: Session) -> bool:
         """Ask for a 1-5 rating after a resolution."""
@@ -64,7 +65,7 @@ class Notifiers:
 class StoredOnly:
     """Channels without push (web, app): what the desk says is in the session history they read."""
 
-    async def send_text(self, session: Session, text: str) -> bool:
+    async def send_text(self, session: Session, text: str, *, dedup_key: str = "") -> bool:
         return False
 
     async def request_csat(self, session: Session) -> bool:

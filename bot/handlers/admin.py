@@ -71,6 +71,9 @@ class AdminCommands:
             return await self.commands[name](args, message)
         except (ValueError, LookupError) as exc:
             return Reply(text=f"⚠️ {exc}")
+        except Exception as exc:  # an admin wants the failure now, not five silent retries of the command
+            log.exception("admin.command_failed", command=name)
+            return Reply(text=f"⚠️ /{name} 失败 / failed: {type(exc).__name__}: {exc}")
 
     # -- commands -----------------------------------------------------------------------------------------
 

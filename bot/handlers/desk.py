@@ -240,7 +240,8 @@ class AgentThreadRelay:
             return None  # colleagues may discuss in the thread; only the claiming agent speaks to the customer
         try:
             pushed = await self.desk.agents.send_to_customer(session.session_id, message.text,
-                                                             agent_id=message.sender_open_id)
+                                                             agent_id=message.sender_open_id,
+                                                             dedup_key=message.message_id)
         except TransitionRefused as exc:
             return exc.reason
         return None if pushed else t("relay_failed", self.language)
