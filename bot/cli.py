@@ -175,7 +175,8 @@ def cmd_send(args: argparse.Namespace) -> int:
                 print(json.dumps(replies, ensure_ascii=False, indent=2))
                 return 0
             time.sleep(0.2)
-        print(f"no reply within {args.timeout}s (message {info['message_id']})", file=sys.stderr)
+        print(f"no reply within {args.timeout}s (message {info['message_id']}); while an agent has the "
+              "conversation the bot stays quiet and relays it to the agent group", file=sys.stderr)
         return 1
     return 0
 
