@@ -9,8 +9,8 @@ import structlog
 from aiohttp import web
 
 from bot.rest.errors import not_found
-from bot.rest.models import ChatRequest, ChatResponse, StreamMeta, StreamToken
-from bot.rest.spec import Operation, dump, parse_body
+from bot.rest.models import ChatRequest, ChatResponse, CustomerMessages, StreamMeta, StreamToken
+from bot.rest.spec import Operation, QueryParam, dump, parse_body, query_int
 from bot.rest.sse import EventStream
 from bot.services import Services
 from desk.conversation import TurnResult
@@ -18,6 +18,9 @@ from desk.sessions import Session
 from rag.milvus import StoreUnavailable
 
 log = structlog.get_logger("bot.rest.chat")
+
+AFTER_MS = QueryParam("after_ms", 0, 10**14, 0, "only messages after this time (epoch milliseconds)")
+MESSAGES_LIMIT = QueryParam("limit", 1, 200, 50, "at most this many, oldest first")
 
 
 def _body(result: TurnResult) -> dict[str, Any]:
@@ -76,6 +79,22 @@ class ChatRoutes:
         await stream.close()
         return stream.response
 
+    async def customer_messages(self, request: web.Request) -> web.Response:
+        """What the desk said to a web or app customer since their last poll: agents' messages included
+        (Feishu customers get them pushed; these channels fetch them)."""
+        session_id = request.match_info["session_id"]
+        session = await self.desk.sessions.find(session_id)
+        if session is None:
+            raise not_found(f"session {session_id} not found")
+        after_ms = query_int(request, AFTER_MS)
+        history = await self.desk.sessions.history(session_id)
+        said = [h for h in history if h.get("role") in ("assistant", "agent") and h.get("ts", 0) * 1000 > after_ms]
+        said = said[: query_int(request, MESSAGES_LIMIT)]
+        next_after = int(said[-1]["ts"] * 1000) if said else after_ms
+        return dump(CustomerMessages, {"session_id": session_id, "state": session.state,
+                                       "agent_name": session.agent_name if session.state == "claimed" else "",
+                                       "messages": said, "next_after_ms": next_after})
+
     def operations(self) -> list[Operation]:
         return [
             Operation("POST", "/api/v1/chat", self.chat, "Send a customer message, get the desk's reply", "chat",
@@ -88,4 +107,8 @@ class ChatRoutes:
                       description="Events: `meta` {session_id} first; `token` {content}, one per LLM delta (the "
                                   "whole reply as one token without a streaming LLM); `done` (the body of "
                                   "/api/v1/chat); or `error` {code, message}."),
+            Operation("GET", "/api/v1/chat/{session_id}/messages", self.customer_messages,
+                      "What the bot and agents said to the customer since a point in time", "chat",
+                      CustomerMessages, query=(AFTER_MS, MESSAGES_LIMIT), errors=(404,),
+                      description="Web and app widgets poll this to show an agent's replies after a hand-over."),
         ]

@@ -94,6 +94,15 @@ class HistoryEntry(Out):
     ts: float | None = None
 
 
+class CustomerMessages(Out):
+    session_id: str
+    state: str = Field(description="bot, pending, claimed or resolved.")
+    agent_name: str = Field("", description="Who is serving the customer while claimed.")
+    messages: list[HistoryEntry] = Field(description="What the bot and the agents said after `after_ms`, oldest "
+                                                     "first (roles assistant and agent).")
+    next_after_ms: int = Field(description="Pass as `after_ms` next time to get only newer messages.")
+
+
 class SessionView(Out):
     session_id: str
     channel: str

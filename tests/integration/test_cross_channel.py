@@ -67,3 +67,29 @@ async def test_feishu_escalation_is_accepted_over_rest_and_the_card_follows(desk
         await emulator.wait_for_message(
             lambda m: m["chat_id"] == asked["chat_id"] and m["msg_type"] == "interactive", 10)  # the CSAT card
         assert "已解决" in json.dumps(emulator.message(card["message_id"])["content"], ensure_ascii=False)
+
+
+async def test_a_web_customer_polls_the_agents_replies(desk_server, emulator):
+    _, base = desk_server
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/api/v1/chat", json={"message": "转人工"}) as resp:
+            sid = (await resp.json())["session_id"]
+        async with http.get(f"{base}/api/v1/chat/{sid}/messages") as resp:
+            first = await resp.json()
+        assert first["state"] == "pending" and "人工客服" in first["messages"][-1]["content"]
+        cursor = first["next_after_ms"]
+        async with http.post(f"{base}/api/v1/agent/sessions/{sid}/accept", json={"agent_id": "a_lin",
+                                                                                 "agent_name": "Lin"}) as resp:
+            assert resp.status == 200
+        async with http.post(f"{base}/api/v1/agent/sessions/{sid}/messages", json={"content": "您好，我是 Lin"}):
+            pass
+        async with http.get(f"{base}/api/v1/chat/{sid}/messages", params={"after_ms": cursor}) as resp:
+            update = await resp.json()
+        assert update["state"] == "claimed" and update["agent_name"] == "Lin"
+        assert [m["content"] for m in update["messages"]][-1] == "您好，我是 Lin"
+        assert all(m["ts"] * 1000 > cursor for m in update["messages"])
+        async with http.get(f"{base}/api/v1/chat/{update['session_id']}/messages",
+                            params={"after_ms": update["next_after_ms"]}) as resp:
+            assert (await resp.json())["messages"] == []
+        async with http.get(f"{base}/api/v1/chat/s_nope/messages") as resp:
+            assert resp.status == 404
