@@ -63,6 +63,9 @@ async def test_extractive_answer_handover_and_cache(knowledge):
     assert unknown.decision == "escalate" and "人工客服" in unknown.text
     again = await answerer.answer("我想退货该怎么操作？")
     assert again.cached and again.text == answer.text
+    assert set(again.timings_ms) == {"total"}  # its own lookup time, not the first answer's steps
+    unknown_again = await answerer.answer("你们公司的股票代码是多少")  # retrieval hand-overs are cached too
+    assert unknown_again.cached and unknown_again.decision == "escalate" and unknown_again.reason == "low_similarity"
 
 
 async def test_reingest_embeds_only_what_changed_and_rolls_back(knowledge, tmp_path):
