@@ -61,3 +61,6 @@ class Desk:
     async def close(self) -> None:
         if self.business is not None:
             await self.business.close()
+        llm = self.conversation.recognizer.llm
+        if llm is not None:
+            await llm.aclose()
