@@ -29,20 +29,27 @@ def scripted(chat) -> ChatReply:
     return ChatReply(text=ANSWER, chunk_chars=3, chunk_delay_s=0.03)
 
 
+async def start_llm_bot(emulator, tmp_path, redis_client, llm: OpenAIChatServer, **overrides):
+    """The product wired to the emulator and a scripted OpenAI-compatible LLM, with the FAQ fixture loaded."""
+    settings = bot_settings(emulator.base_url, tmp_path, desk_working_hours="", llm_base_url=llm.base_url,
+                            llm_api_key="test-key", llm_model="test-model", **overrides)
+    services = Services.build(settings, redis=redis_client)
+    server = TestServer(create_app(settings, services=services))
+    await server.start_server()
+    emulator.set_delivery(event_callback_url=str(server.make_url("/feishu/events")))
+    faq = tmp_path / "faq.jsonl"
+    faq.write_text(FAQ, encoding="utf-8")
+    await services.knowledge.kb.ingest_file(faq)
+    return services, server
+
+
 @pytest.fixture
 async def llm_bot(emulator, tmp_path, redis_client):
     async with OpenAIChatServer() as llm:
         llm.responder = scripted
         emulator.create_group("oc_agents", "客服组", members=["ou_agent_ann"], names={"ou_agent_ann": "Ann"})
-        settings = bot_settings(emulator.base_url, tmp_path, feishu_agent_chat_id="oc_agents", desk_working_hours="",
-                                llm_base_url=llm.base_url, llm_api_key="test-key", llm_model="test-model")
-        services = Services.build(settings, redis=redis_client)
-        server = TestServer(create_app(settings, services=services))
-        await server.start_server()
-        emulator.set_delivery(event_callback_url=str(server.make_url("/feishu/events")))
-        faq = tmp_path / "faq.jsonl"
-        faq.write_text(FAQ, encoding="utf-8")
-        await services.knowledge.kb.ingest_file(faq)
+        services, server = await start_llm_bot(emulator, tmp_path, redis_client, llm,
+                                               feishu_agent_chat_id="oc_agents")
         yield services, llm
         await server.close()
 
@@ -87,17 +94,9 @@ async def test_every_llm_call_of_a_turn_reaches_langfuse_with_session_and_prompt
 
     async with OpenAIChatServer() as llm, FakeLangfuse() as langfuse:
         llm.responder = scripted
-        settings = bot_settings(emulator.base_url, tmp_path, desk_working_hours="", llm_base_url=llm.base_url,
-                                llm_api_key="test-key", llm_model="test-model", feishu_stream_replies=False,
-                                langfuse_enabled=True, langfuse_public_key="pk-test", langfuse_secret_key="sk-test",
-                                langfuse_host=langfuse.host)
-        services = Services.build(settings, redis=redis_client)
-        server = TestServer(create_app(settings, services=services))
-        await server.start_server()
-        emulator.set_delivery(event_callback_url=str(server.make_url("/feishu/events")))
-        faq = tmp_path / "faq.jsonl"
-        faq.write_text(FAQ, encoding="utf-8")
-        await services.knowledge.kb.ingest_file(faq)
+        services, server = await start_llm_bot(
+            emulator, tmp_path, redis_client, llm, feishu_stream_replies=False, langfuse_enabled=True,
+            langfuse_public_key="pk-test", langfuse_secret_key="sk-test", langfuse_host=langfuse.host)
         sent = await emulator.send_user_message("ou_lf", "东西收到了想退货，怎么弄")
         await emulator.wait_for_message(lambda m: m["parent_id"] == sent["message_id"], 15)
         session = await services.desk.sessions.for_customer("feishu", "ou_lf", chat_id=sent["chat_id"])
