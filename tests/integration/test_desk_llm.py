@@ -3,6 +3,7 @@ plain-message fallback when CardKit fails."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -26,6 +27,11 @@ def scripted(chat) -> ChatReply:
                          else '{"intent": "faq", "negative": false}')
     if "verify answers" in chat.system:
         return ChatReply(text='{"grounded": true, "unsupported": []}')
+    if "rewrite a customer's latest message" in chat.system:
+        latest = chat.last_user.split("Latest message: ")[-1]
+        return ChatReply(text="发票怎么开？" if "发票" in chat.last_user else latest)
+    if chat.last_user.rstrip().endswith("客户问题：发票怎么开？"):
+        return ChatReply(text="在订单页点击开具发票即可。[1]")
     return ChatReply(text=ANSWER, chunk_chars=3, chunk_delay_s=0.03)
 
 
@@ -114,3 +120,21 @@ def requests_authorized(langfuse) -> bool:
 
     expected = "Basic " + base64.b64encode(b"pk-test:sk-test").decode()
     return all(r["auth"] == expected for r in langfuse.requests)
+
+
+async def test_follow_up_is_rewritten_by_the_model_from_the_history(llm_bot, emulator):
+    services, llm = llm_bot
+    first = await emulator.send_user_message("ou_dee", "我想开发票")
+    await emulator.wait_for_message(lambda m: m["parent_id"] == first["message_id"], 15)
+    second = await emulator.send_user_message("ou_dee", "那个怎么弄")
+    reply = await emulator.wait_for_message(lambda m: m["parent_id"] == second["message_id"], 15)
+    rewrites = [r for r in llm.requests if "rewrite a customer's latest message" in r.system]
+    assert rewrites and "我想开发票" in rewrites[-1].last_user and "那个怎么弄" in rewrites[-1].last_user
+    for _ in range(200):  # the streamed card is out before the turn (and its trace) is finished
+        trace = (await services.desk.traces.recent(1))[0]
+        if "rewritten" in trace["attributes"]:
+            break
+        await asyncio.sleep(0.02)
+    assert trace["attributes"]["rewritten"] == "发票怎么开？"
+    assert "rewrite_query" in [s["step"] for s in trace["steps"]]
+    assert reply["msg_type"] == "interactive" or "发票" in reply["text"]
