@@ -137,7 +137,8 @@ class SdkThread:
 
     @staticmethod
     def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-        with contextlib.suppress(Exception):
+        # CancelledError is a BaseException: a task cancelled while the loop winds down must not escape the thread.
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
             for task in pending:
                 task.cancel()
