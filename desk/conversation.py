@@ -7,7 +7,6 @@ suggestion card). While an agent has the session the bot stays quiet and relays 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +24,10 @@ from observability.langfuse import langfuse_context
 from observability.masking import mask_text
 from observability.metrics import ESCALATIONS, TURNS
 from observability.traces import Trace, TraceStore
+from rag.answer import TokenSink
 
 log = structlog.get_logger("desk.conversation")
 
-TokenSink = Callable[[str], Awaitable[None]]
 
 _HANDOVER_TEXT = {"human_request": "handover_human", "menu": "handover_human", "complaint": "handover_complaint"}
 _CONTEXT_MESSAGES = 8  # recent messages intent and rewrite look at
@@ -47,10 +46,6 @@ class TurnResult:
     suggestions: list[str] = field(default_factory=list)
     trace_id: str = ""
     streamed: bool = False  # the reply went out through `on_token` as it was generated
-
-    @property
-    def relayed(self) -> bool:
-        return self.decision == "relayed"
 
     def data(self) -> dict[str, Any]:
         """The `data` object of the REST chat contract."""
@@ -95,12 +90,11 @@ class Conversation:
         self.order_flow = order_flow
         self.language = language
 
-    async def turn(self, session: Session, text: str, *, on_token: TokenSink | None = None,
-                   message_id: str = "") -> TurnResult:
+    async def turn(self, session: Session, text: str, *, on_token: TokenSink | None = None) -> TurnResult:
         trace = self.traces.start(session.session_id, session.channel)
         with langfuse_context(session_id=session.session_id, trace_id=trace.trace_id):
             try:
-                result = await self._turn(session, text, trace, on_token, message_id)
+                result = await self._turn(session, text, trace, on_token)
             except Exception:
                 trace.finish("error")
                 await self.traces.save(trace)
@@ -115,16 +109,12 @@ class Conversation:
                  decision=result.decision, state=result.session.state, failed=result.session.failed_attempts)
         return result
 
-    async def _turn(self, session: Session, text: str, trace: Trace, on_token: TokenSink | None,
-                    message_id: str) -> TurnResult:
+    async def _turn(self, session: Session, text: str, trace: Trace, on_token: TokenSink | None) -> TurnResult:
         sid = session.session_id
         if session.state == "resolved":  # a new question after a resolution starts over with the bot
             session = await self.sessions.transition(sid, "bot", agent_id="", agent_name="", failed_attempts=0,
                                                      flow="", slots={}, escalate_reason="")
         history = await self.sessions.append(sid, "user", text, read_back=_CONTEXT_MESSAGES)
-        if message_id:
-            await self.sessions.update(sid, last_message_id=message_id)
-            session.last_message_id = message_id
         if session.with_human:
             with trace.step("notify_agents"):
                 await self.notifiers.customer_message(session, text)

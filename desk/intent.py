@@ -53,10 +53,6 @@ class Intent:
     negative: bool = False  # strong negative wording
     source: str = "rules"  # "rules" or "llm"
 
-    @property
-    def strong_negative(self) -> bool:
-        return self.negative
-
 
 def keyword_in(text: str, words: Sequence[str]) -> bool:
     lowered = text.lower()

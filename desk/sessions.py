@@ -100,7 +100,6 @@ class Session:
     resolved_at: float = 0.0
     alerts: int = 0  # SLA re-alerts sent
     card_message_id: str = ""  # the escalation card in the agent group
-    last_message_id: str = ""  # the customer's last Feishu message (replies thread under it)
     resolve_note: str = ""
     csat_score: int = 0
     csat_comment: str = ""
@@ -295,7 +294,11 @@ class SessionStore:
 
     async def pending(self, limit: int = 100) -> list[Session]:
         ids = await self.redis.zrevrange(self.pending_key, 0, limit - 1)
-        sessions = [await self.find(_str(i)) for i in ids]
+        async with self.redis.pipeline(transaction=False) as pipe:  # one round trip for the whole queue
+            for i in ids:
+                pipe.hgetall(self._key(_str(i)))
+            raws = await pipe.execute() if ids else []
+        sessions = [Session.from_hash({_str(k): _str(v) for k, v in raw.items()}) if raw else None for raw in raws]
         stale = [_str(i) for i, s in zip(ids, sessions, strict=True) if s is None or s.state != "pending"]
         if stale:  # expired sessions leave their index entry behind
             await self.redis.zrem(self.pending_key, *stale)

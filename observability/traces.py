@@ -27,8 +27,6 @@ INDEX_KEY = KEY_PREFIX + "index"
 ITEM_PREFIX = KEY_PREFIX + "id:"
 MAX_STEPS = 200  # a runaway loop adding steps must not grow one trace without bound
 
-# Drops the oldest index members beyond the cap together with their trace keys. In Lua because the keys to
-# delete are only known inside Redis; it runs in the same MULTI as the write.
 # One round trip per saved trace (a turn's hot path): store it, index it, drop expired index entries, and
 # trim the index to the cap, deleting the trimmed traces.
 # KEYS: index. ARGV: item key prefix, trace id, payload, ttl s, start time, expired-before time, cap.

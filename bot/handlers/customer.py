@@ -77,7 +77,7 @@ class CustomerResponder:
                                                ex=self.desk.sessions.ttl_s)
         session = await self.session_of(message.sender_open_id, message.chat_id)
         streamer = CardStreamer(self.feishu, message.message_id, message.chat_id) if self.stream else None
-        result = await self.desk.conversation.turn(session, message.text, message_id=message.message_id,
+        result = await self.desk.conversation.turn(session, message.text,
                                                    on_token=streamer.push if streamer else None)
         if streamer is not None and streamer.started:
             if await streamer.finish(result.reply):

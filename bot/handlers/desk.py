@@ -109,8 +109,8 @@ class DeskCardActions:
         try:
             session = await self.desk.agents.resolve(session.session_id, note, agent_id=operator, notify=False)
         except TransitionRefused as exc:
-            return _card_response(await self._card_of(await self.desk.sessions.get(session.session_id)),
-                                  "warning", f"无法解决：{exc.reason}")
+            current = exc.session or await self.desk.sessions.get(session.session_id)
+            return _card_response(await self._card_of(current), "warning", f"无法解决：{exc.reason}")
         await self._followup(event, "resolved", session.session_id)
         return _card_response(await self._card_of(session), "success", "已解决 / Resolved")
 

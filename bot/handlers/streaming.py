@@ -36,7 +36,6 @@ class CardStreamer:
         self.card_id = ""
         self.sequence = 0
         self.failed = False
-        self.updates = 0
         self._shown = ""
         self._last_update = 0.0
 
@@ -74,7 +73,6 @@ class CardStreamer:
         self.sequence += 1
         await self.feishu.stream_element_content(self.card_id, ELEMENT_ID, text, self.sequence)
         self._shown, self._last_update = text, time.monotonic()
-        self.updates += 1
 
     async def finish(self, final_text: str) -> bool:
         """Show the final text and close streaming; False when the card could not carry the answer."""

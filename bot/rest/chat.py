@@ -71,8 +71,7 @@ class ChatRoutes:
             log.exception("rest.stream_failed", session_id=session.session_id)
             await stream.send("error", {"code": "internal_error", "message": type(exc).__name__})
         else:
-            # Counted here rather than read from `result.streamed`: a cached answer keeps the timings of the
-            # generation that streamed it once, so it reads as streamed though no token went out this time.
+            # Nothing went out as tokens (no streaming LLM, a cached answer, a hand-over): the reply is one token.
             if not tokens_sent and result.reply:
                 await stream.send("token", {"content": result.reply})
             await stream.send("done", _body(result))
