@@ -19,7 +19,7 @@ import time
 
 from _harness import BotProcess, RedisServerProcess, percentile
 
-from bot.emulator import Emulator, EmulatorConfig
+from emulator import Emulator, EmulatorConfig
 from observability.logging import configure_logging
 
 AGENT_CHAT = "oc_agents"

@@ -19,8 +19,8 @@ from _harness import percentile
 from aiohttp import web
 
 from bot.app import SERVICES, create_app
-from bot.emulator import Emulator, EmulatorConfig
 from config.settings import EmulatorDefaults, Settings
+from emulator import Emulator, EmulatorConfig
 from observability.logging import configure_logging
 from observability.metrics import KNOWLEDGE_CHUNKS_EMBEDDED
 from rag.milvus import StoreUnavailable

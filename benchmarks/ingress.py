@@ -26,7 +26,7 @@ import time
 import redis.asyncio as aioredis
 from _harness import BotProcess, RedisServerProcess, percentile
 
-from bot.emulator import Emulator, EmulatorConfig
+from emulator import Emulator, EmulatorConfig
 from observability.logging import configure_logging
 from tests.rag.store_conftest import MilvusLiteServer
 

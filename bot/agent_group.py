@@ -9,10 +9,10 @@ from typing import Any
 
 import structlog
 
-from bot.feishu import FeishuClient
 from config.messages import t
 from desk.cards import csat_card, session_card
 from desk.sessions import Session, SessionStore
+from feishu import FeishuClient
 
 log = structlog.get_logger("bot.agent_group")
 

@@ -15,10 +15,10 @@ from bot.longconn import LongConnection
 from bot.rest import mount_rest_api
 from bot.services import Services
 from bot.startup import reconcile_scheduler, warm_knowledge
-from bot.verify import CallbackVerifier
 from bot.wiring import register_default_handlers
 from bot.workers import WorkerPool
 from config.settings import Settings
+from feishu.verify import CallbackVerifier
 from observability.health import add_health_routes
 from observability.langfuse import LangfuseTracer, set_tracer
 from observability.masking import configure_sensitive_words

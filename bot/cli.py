@@ -60,7 +60,7 @@ async def _serve(settings: Settings) -> None:
 
     emulator = None
     if not settings.feishu_configured:
-        from bot.emulator import Emulator, EmulatorConfig
+        from emulator import Emulator, EmulatorConfig
 
         callback = f"http://{settings.host}:{settings.port}/feishu/events"
         emulator = Emulator(EmulatorConfig(event_callback_url=callback))
@@ -146,7 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from bot.emulator import EmulatorConfig, run_emulator
+    from emulator import EmulatorConfig, run_emulator
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)

@@ -7,9 +7,9 @@ import time
 import structlog
 from aiohttp import web
 
-from bot.events import FeishuEvent
 from bot.intake import EventIntake, QueueUnavailable
-from bot.verify import CallbackRejected, CallbackVerifier
+from feishu.events import FeishuEvent
+from feishu.verify import CallbackRejected, CallbackVerifier
 from observability.logging import bind_ids, clear_ids
 from observability.metrics import INGRESS_LATENCY, INGRESS_REQUESTS
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import structlog
 
-from bot.events import FeishuEvent
 from bot.queue import EventQueue
 from bot.registry import HandlerRegistry
+from feishu.events import FeishuEvent
 from observability.metrics import INGRESS_REQUESTS
 
 log = structlog.get_logger("bot.intake")

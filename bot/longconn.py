@@ -24,9 +24,9 @@ import lark_oapi as lark
 import lark_oapi.ws.client as sdk_ws
 import structlog
 
-from bot.events import FeishuEvent
 from bot.intake import EventIntake
 from config.settings import Settings
+from feishu.events import FeishuEvent
 from observability.logging import bind_ids, clear_ids
 
 log = structlog.get_logger("bot.longconn")

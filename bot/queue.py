@@ -11,7 +11,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bot.events import FeishuEvent
+from feishu.events import FeishuEvent
 
 # Marks every dedup key and adds the entry in one step, so a crash between the two can neither lose an
 # event (marked but never queued) nor queue it twice.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.events import FeishuEvent
+from feishu.events import FeishuEvent
 
 EventHandler = Callable[[FeishuEvent], Awaitable[None]]
 # Inline callbacks (card.action.trigger) answer within Feishu's 3 s with a toast and/or card body.

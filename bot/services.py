@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from bot.feishu import FeishuClient
 from bot.queue import EventQueue
 from bot.registry import HandlerRegistry
 from config.redis import create_redis
 from config.settings import Settings
 from desk.service import Desk
+from feishu import FeishuClient
 from rag.milvus import MilvusConnection, milvus_uri
 from rag.service import Knowledge
 from sync.live import DocSync

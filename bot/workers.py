@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from bot.events import FeishuEvent
 from bot.queue import EventQueue
 from bot.registry import HandlerRegistry
+from feishu.events import FeishuEvent
 from observability.logging import bind_ids, clear_ids
 from observability.metrics import DEAD_LETTERS, EVENT_PROCESSING, EVENTS_PROCESSED, QUEUE_DEPTH
 

@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from bot.emulator import crypto
+from emulator import crypto
 
 TOKEN = "test-verification-token"
 ENCRYPT_KEY = "test-encrypt-key"

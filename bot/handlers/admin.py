@@ -14,10 +14,10 @@ import structlog
 
 from bot.agent_group import AgentDirectory
 from bot.handlers.messages import Reply
-from bot.message_text import IncomingMessage
 from config.messages import t
 from desk.cards import review_card
 from desk.reviews import ReviewNotFound
+from feishu.message_text import IncomingMessage
 from sync.live import parse_doc_link, source_id_for
 
 log = structlog.get_logger("bot.admin")

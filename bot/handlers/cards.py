@@ -7,8 +7,8 @@ from typing import Any
 
 import structlog
 
-from bot.events import FeishuEvent
 from bot.intake import toast
+from feishu.events import FeishuEvent
 
 log = structlog.get_logger("bot.cards")
 

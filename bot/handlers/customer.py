@@ -9,19 +9,19 @@ from typing import Any
 
 import structlog
 
-from bot.events import FeishuEvent
-from bot.feishu import FeishuClient
 from bot.handlers.admin import AdminCommands
 from bot.handlers.desk import AgentThreadRelay
 from bot.handlers.messages import Reply
 from bot.handlers.streaming import CardStreamer
-from bot.message_text import IncomingMessage
 from config.messages import t
 from desk.conversation import TurnResult
 from desk.escalation import Escalation
 from desk.intent import Intent
 from desk.service import Desk
 from desk.sessions import Session
+from feishu import FeishuClient
+from feishu.events import FeishuEvent
+from feishu.message_text import IncomingMessage
 
 log = structlog.get_logger("bot.customer")
 

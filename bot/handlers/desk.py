@@ -12,16 +12,16 @@ from typing import Any
 import structlog
 
 from bot.agent_group import AgentDirectory
-from bot.events import FeishuEvent
-from bot.feishu import FeishuClient
 from bot.intake import toast
-from bot.message_text import IncomingMessage
 from bot.queue import EventQueue
 from config.messages import t
 from desk.cards import csat_done_card, session_card
 from desk.reviews import ReviewNotFound
 from desk.service import Desk
 from desk.sessions import Session, SessionNotFound, TransitionRefused
+from feishu import FeishuClient
+from feishu.events import FeishuEvent
+from feishu.message_text import IncomingMessage
 
 log = structlog.get_logger("bot.desk")
 

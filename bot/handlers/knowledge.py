@@ -6,11 +6,11 @@ from typing import Any
 
 import structlog
 
-from bot.events import FeishuEvent
-from bot.feishu import FeishuClient
 from bot.handlers.messages import Reply, send_reply
 from bot.intake import toast
 from bot.queue import EventQueue
+from feishu import FeishuClient
+from feishu.events import FeishuEvent
 
 log = structlog.get_logger("bot.knowledge")
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import structlog
 
-from bot.events import FeishuEvent
-from bot.feishu import FeishuClient
-from bot.message_text import IncomingMessage, parse_message_event
 from config.messages import t
+from feishu import FeishuClient
+from feishu.events import FeishuEvent
+from feishu.message_text import IncomingMessage, parse_message_event
 
 log = structlog.get_logger("bot.messages")
 

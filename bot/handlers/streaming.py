@@ -12,7 +12,7 @@ import time
 
 import structlog
 
-from bot.feishu import FeishuClient
+from feishu import FeishuClient
 
 log = structlog.get_logger("bot.streaming")
 

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTriggerResponse
 
-from bot.emulator import Emulator, EmulatorConfig
+from emulator import Emulator, EmulatorConfig
 
 
 class Receiver:

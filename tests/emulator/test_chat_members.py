@@ -7,8 +7,8 @@ import lark_oapi as lark
 import pytest
 from lark_oapi.api.im.v1 import GetChatMembersRequest
 
-from bot.emulator import Emulator
-from bot.emulator.service import EmulatorError
+from emulator import Emulator
+from emulator.service import EmulatorError
 from tests.emulator.conftest import call
 
 pytestmark = pytest.mark.integration

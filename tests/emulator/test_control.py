@@ -7,7 +7,7 @@ import json
 import aiohttp
 import pytest
 
-from bot.emulator import Emulator
+from emulator import Emulator
 from tests.emulator.conftest import Receiver
 
 pytestmark = pytest.mark.integration
@@ -170,8 +170,8 @@ async def test_serve_blocks_until_stopped():
     import asyncio
     import socket
 
-    from bot.emulator import EmulatorConfig
-    from bot.emulator.runner import serve
+    from emulator import EmulatorConfig
+    from emulator.runner import serve
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@ import lark_oapi as lark
 import pytest
 from lark_oapi.api.im.v1 import CreateMessageRequest, CreateMessageRequestBody
 
-from bot.emulator import Emulator
+from emulator import Emulator
 from tests.emulator.conftest import Receiver, call
 
 pytestmark = pytest.mark.integration

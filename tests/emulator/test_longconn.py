@@ -13,8 +13,8 @@ from lark_oapi.api.im.v1 import CreateMessageRequest, CreateMessageRequestBody
 from lark_oapi.event.callback.model.p2_card_action_trigger import P2CardActionTriggerResponse
 from lark_oapi.ws.exception import ClientException
 
-from bot.emulator import Emulator
 from bot.longconn import SdkThread, WsClient
+from emulator import Emulator
 from tests.emulator.conftest import Receiver, call
 from tests.polling import eventually
 

@@ -28,7 +28,7 @@ from lark_oapi.api.im.v1 import (
 )
 from lark_oapi.api.wiki.v2 import GetNodeSpaceRequest, ListSpaceNodeRequest
 
-from bot.emulator import Emulator, EmulatorConfig
+from emulator import Emulator, EmulatorConfig
 from tests.emulator.conftest import call, text_content
 
 pytestmark = pytest.mark.integration

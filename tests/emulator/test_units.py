@@ -8,10 +8,10 @@ import json
 import pytest
 from lark_oapi.core.utils.decryptor import AESCipher
 
-from bot.emulator import cards, crypto, docs
-from bot.emulator.content import check_content
-from bot.emulator.faults import Fault, FaultSet, RateLimiter
-from bot.emulator.httputil import FeishuError
+from emulator import cards, crypto, docs
+from emulator.content import check_content
+from emulator.faults import Fault, FaultSet, RateLimiter
+from emulator.httputil import FeishuError
 
 pytestmark = pytest.mark.unit
 

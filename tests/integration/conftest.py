@@ -8,10 +8,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.app import WORKERS, create_app
-from bot.emulator import Emulator, EmulatorConfig
 from bot.handlers.messages import MessageHandler, echo_responder
 from bot.services import Services
 from config.settings import EmulatorDefaults, Settings
+from emulator import Emulator, EmulatorConfig
 from tests.integration.test_knowledge import FAQ
 
 

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from bot.feishu import FeishuAPIError, FeishuClient
 from config.settings import EmulatorDefaults
+from feishu import FeishuAPIError, FeishuClient
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ import time
 import fakeredis
 import pytest
 
-from bot.events import FeishuEvent
-from bot.feishu import FeishuClient
 from config.settings import EmulatorDefaults
+from feishu import FeishuClient
+from feishu.events import FeishuEvent
 from rag.answer import Answerer, AnswerPolicy
 from rag.cache import AnswerCache, KnowledgeVersion
 from rag.generate import AnswerGenerator

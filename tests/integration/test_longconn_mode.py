@@ -10,10 +10,10 @@ from aiohttp.test_utils import TestServer
 from lark_oapi.ws.exception import ClientException
 
 from bot.app import create_app
-from bot.emulator import Emulator, EmulatorConfig
-from bot.events import FeishuEvent
 from bot.services import Services
 from config.settings import Settings
+from emulator import Emulator, EmulatorConfig
+from feishu.events import FeishuEvent
 from tests.integration.conftest import echo_services
 from tests.polling import eventually
 

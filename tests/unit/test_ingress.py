@@ -9,9 +9,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import SERVICES, create_app
-from bot.events import FeishuEvent
 from bot.services import Services
 from config.settings import Settings
+from feishu.events import FeishuEvent
 from tests.signing import ENCRYPT_KEY, TOKEN, envelope, signed_request, text_message_event
 
 pytestmark = pytest.mark.unit
@@ -67,7 +67,7 @@ async def test_plain_challenge_is_answered():
 
 
 async def test_encrypted_challenge_is_answered_in_plain_json(bot):
-    from bot.emulator import crypto
+    from emulator import crypto
 
     payload = {"challenge": "c-123", "token": TOKEN, "type": "url_verification"}
     body = json.dumps({"encrypt": crypto.encrypt(json.dumps(payload), ENCRYPT_KEY)}).encode()

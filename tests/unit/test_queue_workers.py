@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from bot.events import FeishuEvent
 from bot.queue import EventQueue
 from bot.registry import DuplicateHandlerError, HandlerRegistry
 from bot.workers import WorkerPool
+from feishu.events import FeishuEvent
 from tests.polling import eventually
 
 
@@ -244,7 +244,7 @@ def test_registering_a_type_twice_is_an_error():
 async def test_rate_limiter_allows_a_burst_of_n_then_waits_for_the_window():
     import time
 
-    from bot.feishu.ratelimit import KeyedRateLimiter
+    from feishu.ratelimit import KeyedRateLimiter
 
     limiter = KeyedRateLimiter(5, window_s=0.2)
     started = time.monotonic()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.emulator.httputil import FeishuError, invalid_param, ok
-from bot.emulator.keys import SERVICE
-from bot.emulator.state import EmulatorState, WikiNode
+from emulator.httputil import FeishuError, invalid_param, ok
+from emulator.keys import SERVICE
+from emulator.state import EmulatorState, WikiNode
 
 routes = web.RouteTableDef()
 WIKI_MAX_PAGE = 50

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.emulator import cards
-from bot.emulator.state import EmulatorState, Message
+from emulator import cards
+from emulator.state import EmulatorState, Message
 
 
 def api_message(state: EmulatorState, msg: Message, tenant_key: str) -> dict:

@@ -3,7 +3,7 @@
 Start it in-process with :class:`Emulator` or blocking with :func:`run_emulator`.
 """
 
-from bot.emulator.config import EmulatorConfig
-from bot.emulator.runner import Emulator, run_emulator
+from emulator.config import EmulatorConfig
+from emulator.runner import Emulator, run_emulator
 
 __all__ = ["Emulator", "EmulatorConfig", "run_emulator"]

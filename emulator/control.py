@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.emulator.httputil import control_json, parse_json_object
-from bot.emulator.keys import SERVICE
-from bot.emulator.service import EmulatorError, EmulatorService
+from emulator.httputil import control_json, parse_json_object
+from emulator.keys import SERVICE
+from emulator.service import EmulatorError, EmulatorService
 
 routes = web.RouteTableDef()
 P = "/_emulator"

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.emulator import ids
+from emulator import ids
 
 
 @dataclass

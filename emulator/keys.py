@@ -7,6 +7,6 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from bot.emulator.service import EmulatorService
+    from emulator.service import EmulatorService
 
 SERVICE: web.AppKey[EmulatorService] = web.AppKey("emulator_service")

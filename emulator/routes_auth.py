@@ -6,9 +6,9 @@ import hmac
 
 from aiohttp import web
 
-from bot.emulator import crypto
-from bot.emulator.httputil import FeishuError, envelope, json_body
-from bot.emulator.keys import SERVICE
+from emulator import crypto
+from emulator.httputil import FeishuError, envelope, json_body
+from emulator.keys import SERVICE
 
 routes = web.RouteTableDef()
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.emulator import docs
-from bot.emulator.httputil import FeishuError, ok, rate_limited
-from bot.emulator.keys import SERVICE
-from bot.emulator.service import EmulatorService
-from bot.emulator.state import Document
+from emulator import docs
+from emulator.httputil import FeishuError, ok, rate_limited
+from emulator.keys import SERVICE
+from emulator.service import EmulatorService
+from emulator.state import Document
 
 routes = web.RouteTableDef()
 MAX_PAGE_SIZE = 500

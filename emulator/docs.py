@@ -6,8 +6,8 @@ import copy
 import time
 from typing import Any
 
-from bot.emulator import ids
-from bot.emulator.state import Document
+from emulator import ids
+from emulator.state import Document
 
 BLOCK_TYPES: dict[str, int] = {
     "page": 1,

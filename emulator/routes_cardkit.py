@@ -11,11 +11,11 @@ import time
 
 from aiohttp import web
 
-from bot.emulator import cards, ids
-from bot.emulator.httputil import FeishuError, invalid_param, json_body, ok, rate_limited
-from bot.emulator.keys import SERVICE
-from bot.emulator.service import EmulatorService
-from bot.emulator.state import Card
+from emulator import cards, ids
+from emulator.httputil import FeishuError, invalid_param, json_body, ok, rate_limited
+from emulator.keys import SERVICE
+from emulator.service import EmulatorService
+from emulator.state import Card
 
 routes = web.RouteTableDef()
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import structlog
 
-from bot.emulator import crypto, ids
-from bot.emulator.config import EmulatorConfig
-from bot.emulator.state import DeliveryRecord, EmulatorState
+from emulator import crypto, ids
+from emulator.config import EmulatorConfig
+from emulator.state import DeliveryRecord, EmulatorState
 
 if TYPE_CHECKING:
-    from bot.emulator.longconn import LongConnHub
+    from emulator.longconn import LongConnHub
 
 log = structlog.get_logger("emulator")
 

@@ -14,7 +14,7 @@ import structlog
 from lark_oapi.core.enum import AccessTokenType, HttpMethod
 from lark_oapi.core.token.manager import TokenManager
 
-from bot.feishu.errors import (
+from feishu.errors import (
     CHAT_RATE_LIMITED,
     RATE_LIMITED,
     TOKEN_INVALID,
@@ -22,11 +22,11 @@ from bot.feishu.errors import (
     FeishuAPIError,
     FeishuRateLimited,
 )
-from bot.feishu.ratelimit import KeyedRateLimiter
-from bot.feishu.transport import PooledTransport
+from feishu.ratelimit import KeyedRateLimiter
+from feishu.transport import PooledTransport
 from observability.metrics import FEISHU_CALLS, FEISHU_LATENCY
 
-log = structlog.get_logger("bot.feishu")
+log = structlog.get_logger("feishu")
 
 _MAX_RESET_WAIT_S = 60.0
 

@@ -10,9 +10,9 @@ from dataclasses import replace
 import structlog
 from aiohttp import web
 
-from bot.emulator.app import build_app
-from bot.emulator.config import EmulatorConfig
-from bot.emulator.service import EmulatorService
+from emulator.app import build_app
+from emulator.config import EmulatorConfig
+from emulator.service import EmulatorService
 
 log = structlog.get_logger("emulator")
 

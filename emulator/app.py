@@ -9,11 +9,11 @@ import time
 import structlog
 from aiohttp import web
 
-from bot.emulator import crypto, ids
-from bot.emulator.httputil import FeishuError, control_json, envelope, rate_limited
-from bot.emulator.keys import SERVICE
-from bot.emulator.service import EmulatorError, EmulatorService
-from bot.emulator.state import RequestRecord
+from emulator import crypto, ids
+from emulator.httputil import FeishuError, control_json, envelope, rate_limited
+from emulator.keys import SERVICE
+from emulator.service import EmulatorError, EmulatorService
+from emulator.state import RequestRecord
 
 log = structlog.get_logger("emulator")
 
@@ -104,7 +104,7 @@ async def feishu_middleware(request: web.Request, handler):
 
 
 def build_app(service: EmulatorService) -> web.Application:
-    from bot.emulator import (
+    from emulator import (
         control,
         longconn,
         routes_auth,

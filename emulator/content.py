@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.emulator.cards import CardError, validate_card
-from bot.emulator.httputil import FeishuError
+from emulator.cards import CardError, validate_card
+from emulator.httputil import FeishuError
 
 TEXT_LIMIT = 150 * 1024
 CARD_POST_LIMIT = 30 * 1024

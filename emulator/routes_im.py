@@ -8,13 +8,13 @@ import time
 
 from aiohttp import web
 
-from bot.emulator import cards, ids
-from bot.emulator.content import check_content
-from bot.emulator.httputil import FeishuError, invalid_param, json_body, ok, require_str
-from bot.emulator.keys import SERVICE
-from bot.emulator.service import EmulatorService
-from bot.emulator.state import Chat, Message
-from bot.emulator.views import api_message
+from emulator import cards, ids
+from emulator.content import check_content
+from emulator.httputil import FeishuError, invalid_param, json_body, ok, require_str
+from emulator.keys import SERVICE
+from emulator.service import EmulatorService
+from emulator.state import Chat, Message
+from emulator.views import api_message
 
 routes = web.RouteTableDef()
 

@@ -23,8 +23,8 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 from lark_oapi.ws.pb.pbbp2_pb2 import Frame
 
-from bot.emulator import ids
-from bot.emulator.config import EmulatorConfig
+from emulator import ids
+from emulator.config import EmulatorConfig
 
 log = structlog.get_logger("emulator")
 

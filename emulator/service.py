@@ -10,13 +10,13 @@ from typing import Any
 
 import structlog
 
-from bot.emulator import cards, docs, ids
-from bot.emulator.config import EmulatorConfig
-from bot.emulator.delivery import Deliverer
-from bot.emulator.faults import Fault, FaultSet, RateLimiter
-from bot.emulator.longconn import LongConnHub
-from bot.emulator.state import CallbackToken, Chat, EmulatorState, Message, WikiNode, WikiSpace
-from bot.emulator.views import control_message
+from emulator import cards, docs, ids
+from emulator.config import EmulatorConfig
+from emulator.delivery import Deliverer
+from emulator.faults import Fault, FaultSet, RateLimiter
+from emulator.longconn import LongConnHub
+from emulator.state import CallbackToken, Chat, EmulatorState, Message, WikiNode, WikiSpace
+from emulator.views import control_message
 
 log = structlog.get_logger("emulator")
 
