@@ -18,8 +18,8 @@ from pathlib import Path
 
 import structlog
 
-from bot.events import FeishuEvent
-from bot.feishu import FeishuAPIError, FeishuClient
+from feishu import FeishuAPIError, FeishuClient
+from feishu.events import FeishuEvent
 from sync.docx_blocks import chunks_from_blocks
 from sync.knowledge import KnowledgeBase, SyncDiff
 
