@@ -111,18 +111,20 @@ def build_app(service: EmulatorService) -> web.Application:
         routes_cardkit,
         routes_docx,
         routes_im,
+        routes_simulator,
         routes_wiki_drive,
     )
 
     app = web.Application(middlewares=[feishu_middleware], client_max_size=4 * 1024 * 1024)
     app[SERVICE] = service
-    for module in (routes_auth, routes_im, routes_cardkit, routes_docx, routes_wiki_drive, control):
+    for module in (routes_auth, routes_im, routes_cardkit, routes_docx, routes_wiki_drive, control, routes_simulator):
         app.add_routes(module.routes)
     app.router.add_post(longconn.ENDPOINT_PATH, service.longconn.endpoint)
     app.router.add_get(longconn.WS_PATH, service.longconn.websocket)
 
-    async def close_longconn(_app: web.Application) -> None:
+    async def close_streams(_app: web.Application) -> None:
         await service.longconn.close()
+        await service.live.close()
 
-    app.on_shutdown.append(close_longconn)
+    app.on_shutdown.append(close_streams)
     return app

@@ -103,7 +103,7 @@ async def click(request: web.Request) -> web.Response:
             _need(body, "message_id"),
             _need(body, "open_id"),
             body.get("value"),
-            **_pick(body, "form_value", "tag", "name", "strict"),
+            **_pick(body, "form_value", "tag", "name", "strict", "option", "options"),
         )
     )
 

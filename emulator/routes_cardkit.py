@@ -107,7 +107,7 @@ async def update_card(request: web.Request) -> web.Response:
         card.card = new
         _set_streaming(card, was)
         _commit(card, body, seq, {"op": "update"})
-        svc.notify_message()
+        svc.notify_message(card_id=card.card_id)
     return ok({})
 
 
@@ -136,7 +136,7 @@ async def element_content(request: web.Request) -> web.Response:
         raise FeishuError(300309, "streaming mode is closed", 400)
     element["content"] = content
     _commit(card, body, seq, {"op": "content", "element_id": element_id, "content": content})
-    svc.notify_message()
+    svc.notify_message(card_id=card.card_id)
     return ok({})
 
 
@@ -162,5 +162,5 @@ async def card_settings(request: web.Request) -> web.Response:
         card.card["card_link"] = settings["card_link"]
     _set_streaming(card, was)
     _commit(card, body, seq, {"op": "settings", "settings": settings})
-    svc.notify_message()
+    svc.notify_message(card_id=card.card_id)
     return ok({})

@@ -81,7 +81,7 @@ def _store(
     svc.state.add_message(msg)
     if uuid:
         svc.state.uuids[uuid] = (msg.message_id, time.time())
-    svc.notify_message()
+    svc.notify_message(msg)
     return msg
 
 
@@ -134,6 +134,7 @@ async def reply_message(request: web.Request) -> web.Response:
         root = svc.state.messages.get(root_id)
         if root is not None and root.thread_id is None:
             root.thread_id = thread_id
+            svc.notify_message(root)
     msg = _store(
         svc, chat, msg_type, content, card_id, uuid, root_id=root_id, parent_id=parent.message_id, thread_id=thread_id
     )
@@ -186,7 +187,7 @@ async def patch_message(request: web.Request) -> web.Response:
     msg.card_id = card_id
     msg.updated = True
     msg.update_time = ids.now_ms()
-    svc.notify_message()
+    svc.notify_message(msg)
     return ok({}, msg="success")
 
 

@@ -104,6 +104,7 @@ def _file(request: web.Request) -> tuple[EmulatorState, str, str]:
 async def subscribe(request: web.Request) -> web.Response:
     state, token, file_type = _file(request)
     state.subscriptions[token] = file_type
+    request.app[SERVICE].live.doc_changed(token)
     return ok({})
 
 
@@ -117,6 +118,7 @@ async def get_subscribe(request: web.Request) -> web.Response:
 async def delete_subscribe(request: web.Request) -> web.Response:
     state, token, _ = _file(request)
     state.subscriptions.pop(token, None)
+    request.app[SERVICE].live.doc_changed(token)
     return ok({})
 
 

@@ -54,6 +54,7 @@ class Emulator(EmulatorService):
     async def stop(self) -> None:
         await self.deliverer.close()
         await self.longconn.close()
+        await self.live.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -14,6 +14,7 @@ from emulator import cards, docs, ids
 from emulator.config import EmulatorConfig
 from emulator.delivery import Deliverer
 from emulator.faults import Fault, FaultSet, RateLimiter
+from emulator.live import LiveFeed
 from emulator.longconn import LongConnHub
 from emulator.state import CallbackToken, Chat, EmulatorState, Message, WikiNode, WikiSpace
 from emulator.views import control_message
@@ -38,6 +39,7 @@ class EmulatorService:
         self.deliverer = Deliverer(self.config, self.state)
         self.longconn = LongConnHub(self.config)
         self.deliverer.longconn = self.longconn
+        self.live = LiveFeed(self)
         self._default_group_id: str | None = None
         self._message_waiters: list[asyncio.Event] = []
 
@@ -51,10 +53,16 @@ class EmulatorService:
         self.faults.clear()
         self.limiter.clear()
         self._default_group_id = None
+        self.live.reset()
 
-    def notify_message(self) -> None:
+    def notify_message(self, msg: Message | None = None, *, card_id: str | None = None) -> None:
+        """A message was stored or changed (or the CardKit card some messages show): wake waiters, tell the page."""
         for ev in self._message_waiters:
             ev.set()
+        if msg is not None:
+            self.live.message_changed(msg)
+        if card_id is not None:
+            self.live.card_changed(card_id)
 
     async def wait_idle(self, timeout_s: float = 10.0) -> None:
         """Wait until all queued deliveries and scheduled retries are done."""
@@ -88,6 +96,7 @@ class EmulatorService:
         """A group chat (created or extended); `names` gives members' display names (open_id -> name)."""
         self._name_users(list(members or []), names)
         chat = self.state.group_chat(chat_id, name, set(members or []))
+        self.live.chat_changed(chat)
         return self._chat_view(chat)
 
     def add_chat_members(
@@ -99,6 +108,7 @@ class EmulatorService:
             raise EmulatorError("open_ids must be a list of open_ids (ou_...)")
         self._name_users(open_ids, names)
         chat.members |= set(open_ids)
+        self.live.chat_changed(chat)
         return self._chat_view(chat)
 
     def remove_chat_member(self, chat_id: str, open_id: str) -> dict:
@@ -106,6 +116,7 @@ class EmulatorService:
         if open_id not in chat.members:
             raise EmulatorError(f"{open_id} is not a member of {chat_id}", 404)
         chat.members.discard(open_id)
+        self.live.chat_changed(chat)
         return self._chat_view(chat)
 
     def _group(self, chat_id: str) -> Chat:
@@ -234,7 +245,7 @@ class EmulatorService:
             mentions=mention_list,
         )
         self.state.add_message(msg)
-        self.notify_message()
+        self.notify_message(msg)
         event_message: dict[str, Any] = {"message_id": msg.message_id}
         if root:
             event_message["root_id"] = root
@@ -307,6 +318,7 @@ class EmulatorService:
     async def enter_p2p_chat(self, open_id: str, *, wait: bool = False) -> dict:
         user = self.state.user(open_id)
         chat = self.state.p2p_chat(open_id)
+        self.live.chat_changed(chat)
         event: dict[str, Any] = {"chat_id": chat.chat_id, "operator_id": user.id_obj()}
         if chat.message_ids:
             last = self.state.messages[chat.message_ids[-1]]
@@ -326,8 +338,17 @@ class EmulatorService:
         tag: str | None = None,
         name: str | None = None,
         strict: bool = True,
+        option: str | None = None,
+        options: list[str] | None = None,
     ) -> dict:
-        """A user clicks an interactive element of a card message; delivers card.action.trigger (no retry)."""
+        """A user clicks an interactive element of a card message; delivers card.action.trigger (no retry).
+
+        `option` / `options`: what a select or overflow outside a form chose (Feishu's action.option(s)).
+        `strict=False` delivers even when the card no longer shows that element, as a client showing a
+        stale card does (two agents clicking Claim at once).
+        """
+        if options is not None and not isinstance(options, list):
+            raise EmulatorError("options must be a list")
         msg = self.state.messages.get(message_id)
         if msg is None:
             raise EmulatorError(f"message {message_id} not found", 404)
@@ -357,6 +378,10 @@ class EmulatorService:
             action["name"] = el_name
         if form_value is not None:
             action["form_value"] = form_value
+        if option is not None:
+            action["option"] = str(option)
+        if options is not None:
+            action["options"] = [str(o) for o in options]
         action["timezone"] = "Asia/Shanghai"
         event = {
             "operator": {"tenant_key": self.config.tenant_key, **user.id_obj()},
@@ -413,7 +438,7 @@ class EmulatorService:
         msg.card_id = None
         msg.updated = True
         msg.update_time = ids.now_ms()
-        self.notify_message()
+        self.notify_message(msg)
 
     # docs, wiki, drive
 
@@ -423,6 +448,7 @@ class EmulatorService:
         except docs.DocSpecError as exc:
             raise EmulatorError(str(exc)) from exc
         self.state.documents[doc.document_id] = doc
+        self.live.doc_changed(doc.document_id)
         root = doc.blocks[doc.document_id]
         return {
             "document_id": doc.document_id,
@@ -449,6 +475,7 @@ class EmulatorService:
             change = docs.apply_edits(doc, ops)
         except docs.DocSpecError as exc:
             raise EmulatorError(str(exc)) from exc
+        self.live.doc_changed(document_id)
         operator = self.state.user(operator_open_id).id_obj()
         envs = []
         if document_id in self.state.subscriptions:
@@ -486,6 +513,7 @@ class EmulatorService:
     async def trash_doc(self, document_id: str, *, operator_open_id: str = "ou_editor", wait: bool = False) -> dict:
         doc = self._doc(document_id)
         doc.trashed = True
+        self.live.doc_changed(document_id)
         return await self._file_event("drive.file.trashed_v1", document_id, operator_open_id, wait)
 
     async def delete_doc(self, document_id: str, *, operator_open_id: str = "ou_editor", wait: bool = False) -> dict:
@@ -494,6 +522,7 @@ class EmulatorService:
         del self.state.documents[document_id]
         self.state.deleted_documents.add(document_id)
         self.state.subscriptions.pop(document_id, None)
+        self.live.doc_changed(document_id)
         return out
 
     async def _file_event(self, event_type: str, token: str, operator_open_id: str, wait: bool) -> dict:
