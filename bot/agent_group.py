@@ -13,6 +13,7 @@ from config.messages import t
 from desk.cards import csat_card, session_card
 from desk.sessions import Session, SessionStore
 from feishu import FeishuClient
+from observability.masking import mask_text
 
 log = structlog.get_logger("bot.agent_group")
 
@@ -59,6 +60,10 @@ class FeishuAgentGroup:
         self.sessions = sessions
         self.chat_id = chat_id
         self.language = language
+        self._warned = False
+
+    def _card(self, session: Session, history: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return session_card(session, history, reveal_phone=self.sessions.reveal_phone)
 
     async def escalated(self, session: Session, history: Sequence[dict[str, Any]]) -> None:
         if not self.chat_id:
@@ -66,7 +71,7 @@ class FeishuAgentGroup:
                 log.warning("agent_group.not_configured", hint="set FEISHU_AGENT_CHAT_ID to post hand-over cards")
                 self._warned = True
             return
-        card = session_card(session, history)
+        card = self._card(session, history)
         if session.card_message_id:  # an SLA re-alert: refresh the card and ping the thread
             await self.feishu.patch_card(session.card_message_id, card)
             await self.feishu.reply_text(
@@ -85,12 +90,13 @@ class FeishuAgentGroup:
         if not session.card_message_id:
             return
         history = await self.sessions.history(session.session_id)
-        await self.feishu.patch_card(session.card_message_id, session_card(session, history))
+        await self.feishu.patch_card(session.card_message_id, self._card(session, history))
 
     async def customer_message(self, session: Session, text: str) -> None:
         if not session.card_message_id:
             return  # the card is not posted yet; the SLA job posts it with the whole transcript
-        await self.feishu.reply_text(session.card_message_id, f"客户：{text}", reply_in_thread=True,
+        # The thread is read by the whole agent group: personal numbers masked (DESK_REVEAL_PHONE: the card's button).
+        await self.feishu.reply_text(session.card_message_id, f"客户：{mask_text(text)}", reply_in_thread=True,
                                      chat_id=self.chat_id)
 
 

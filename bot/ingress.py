@@ -16,6 +16,8 @@ from observability.metrics import INGRESS_LATENCY, INGRESS_REQUESTS
 log = structlog.get_logger("bot.ingress")
 
 _SUCCESS = {"msg": "success"}
+# Headers the checks read; a value that is not ASCII is refused before any of them looks at it.
+_SIGNED_HEADERS = ("X-Lark-Request-Timestamp", "X-Lark-Request-Nonce", "X-Lark-Signature")
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -33,6 +35,7 @@ class Ingress:
         kind = "event"
         try:
             body = await self._read_body(request)
+            _check_headers(request)
             verified = self.verifier.verify(request.headers, body)
             if verified.kind == "challenge":
                 kind = "challenge"
@@ -43,9 +46,11 @@ class Ingress:
                 kind = "callback"
                 return web.json_response(await self.intake.answer_callback(event))
             try:
-                await self.intake.accept(event)
+                outcome = await self.intake.accept(event)
             except QueueUnavailable:  # answer 503 so Feishu retries later; nothing is lost
                 return error_response(503, "queue_unavailable", "event queue unavailable, retry later")
+            if outcome == "refused":
+                return error_response(403, "internal_event_type", "internal event types are not accepted here")
             return web.json_response(_SUCCESS)
         except CallbackRejected as exc:
             INGRESS_REQUESTS.labels(kind, f"rejected_{exc.status}").inc()
@@ -64,3 +69,10 @@ class Ingress:
         if not body:
             raise CallbackRejected(400, "empty body")
         return body
+
+
+def _check_headers(request: web.Request) -> None:
+    for name in _SIGNED_HEADERS:
+        value = request.headers.get(name, "")
+        if not value.isascii():
+            raise CallbackRejected(400, f"{name} must be ASCII")

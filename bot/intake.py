@@ -10,8 +10,11 @@ import structlog
 
 from bot.queue import EventQueue
 from bot.registry import HandlerRegistry
+from feishu.event_schema import is_internal, schema_problem
 from feishu.events import FeishuEvent
-from observability.metrics import INGRESS_REQUESTS
+from feishu.safe_json import without_lone_surrogates
+from observability.masking import mask_value
+from observability.metrics import EVENTS_INVALID, INGRESS_REQUESTS
 
 log = structlog.get_logger("bot.intake")
 
@@ -32,13 +35,34 @@ class EventIntake:
     def is_callback(self, event_type: str) -> bool:
         return self.registry.callback_handler(event_type) is not None
 
-    async def accept(self, event: FeishuEvent) -> str:
-        """Queue an event for the workers: returns "queued", "duplicate" or "unknown" (dropped, acknowledged)."""
+    def check(self, event: FeishuEvent) -> tuple[str, FeishuEvent]:
+        """("ok", the event with its strings made storable) or the outcome that drops it at the door:
+        "refused" (an internal event type), "unknown" (no handler) or "invalid" (does not fit its schema)."""
+        if is_internal(event.event_type):
+            INGRESS_REQUESTS.labels(_kind(self, event), "refused_internal").inc()
+            log.warning("intake.internal_type_refused")
+            return "refused", event
         if not self.registry.knows(event.event_type):
             # Acknowledged so Feishu does not retry an event no one here will ever handle.
             INGRESS_REQUESTS.labels("event", "unknown_type").inc()
             log.info("intake.unknown_event_type")
-            return "unknown"
+            return "unknown", event
+        event = storable(event)
+        problem = schema_problem(event.event_id, event.event_type, event.payload)
+        if problem is not None:
+            # Acknowledged and logged once: retrying cannot fix a payload of the wrong shape.
+            EVENTS_INVALID.labels(event.event_type[:64]).inc()
+            INGRESS_REQUESTS.labels(_kind(self, event), "invalid").inc()
+            log.warning("intake.invalid_event", problem=problem)
+            return "invalid", event
+        return "ok", event
+
+    async def accept(self, event: FeishuEvent) -> str:
+        """Queue an event for the workers: returns "queued" or "duplicate", or why it was dropped (acknowledged):
+        "refused", "unknown", "invalid"."""
+        outcome, event = self.check(event)
+        if outcome != "ok":
+            return outcome
         try:
             entry_id = await self.queue.enqueue(event)
         except Exception as exc:
@@ -56,6 +80,9 @@ class EventIntake:
 
         A duplicate delivery of the same event gets the first answer again instead of a second action.
         """
+        outcome, event = self.check(event)
+        if outcome != "ok":
+            return toast("warning", "无效的操作 / Invalid action")
         redis = self.queue.redis
         key = f"larkdesk:callback:{event.event_id}"
         try:
@@ -84,10 +111,28 @@ class EventIntake:
         return result
 
     async def _store_result(self, key: str, result: dict[str, Any]) -> None:
+        # Masked: a toast may reveal a phone number to the clicking agent; the stored copy must not keep it.
         try:
-            await self.queue.redis.set(key, json.dumps(result, ensure_ascii=False), ex=_CALLBACK_RESULT_TTL_S)
+            await self.queue.redis.set(key, json.dumps(mask_value(result), ensure_ascii=False),
+                                       ex=_CALLBACK_RESULT_TTL_S)
         except Exception as exc:
             log.warning("intake.callback_result_not_stored", error=str(exc))
+
+
+def _kind(intake: EventIntake, event: FeishuEvent) -> str:
+    return "callback" if intake.is_callback(event.event_type) else "event"
+
+
+def storable(event: FeishuEvent) -> FeishuEvent:
+    """The event with lone surrogates replaced: Redis (UTF-8) refuses them, and an event that cannot be queued
+    would be answered 503 and retried by Feishu forever."""
+    try:
+        event.dumps().encode("utf-8")
+        (event.event_id + event.event_type).encode("utf-8")
+        return event
+    except UnicodeEncodeError:
+        return FeishuEvent(without_lone_surrogates(event.event_id), without_lone_surrogates(event.event_type),
+                           without_lone_surrogates(event.payload))
 
 
 def toast(kind: str, content: str) -> dict[str, Any]:

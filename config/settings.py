@@ -130,6 +130,24 @@ class Settings(BaseSettings):
     # processes at a lower CPU priority, so answering never delays an acknowledgement.
     worker_processes: int = 0
 
+    # Hostile input: JSON limits (webhook and REST), bounded ingest (each limit refuses a file with 413/422 naming it)
+    api_max_json_bytes: int = 1024 * 1024  # REST JSON bodies; larger → 413
+    json_max_depth: int = 32  # nesting of webhook and REST JSON; deeper → 400
+    ingest_zip_max_uncompressed_mb: int = 64  # .docx / .xlsx: the members' declared sizes, checked before extracting
+    ingest_zip_max_members: int = 2000
+    ingest_pdf_max_pages: int = 2000
+    ingest_pdf_max_stream_mb: int = 16  # decompressed bytes of any one PDF stream
+    ingest_max_faq_rows: int = 50_000
+    ingest_max_chars: int = 10_000_000  # characters extracted from one file
+    ingest_max_chunks: int = 50_000  # chunks one file may become
+    ingest_parse_timeout_s: float = 60.0  # a parse running longer is killed
+    ingest_parse_max_memory_mb: int = 2048  # address space of the parse process
+    ingest_background_rows: int = 200  # an upload needing more new embeddings than this runs as a job (202)
+
+    # Privacy
+    desk_reveal_phone: bool = False  # agents may reveal a customer's own phone number from the card (audited)
+    trace_ttl_s: int = 7 * 24 * 3600  # turn traces expire after this long
+
     # Outbound rate limits, calls in any 1 s window (Feishu: 5 to one chat or user, 50 per app)
     feishu_chat_qps: int = 5
     feishu_app_qps: int = 50

@@ -2,7 +2,8 @@
 
 Every button carries `{"action": ..., "session": ...}` so a click routes by action and finds its session
 without any lookup by message. One card function per session state keeps what agents see consistent,
-whether the change came from a click, the REST API or the SLA job.
+whether the change came from a click, the REST API or the SLA job. Everything a customer wrote is masked
+(phone, ID, bank-card numbers, e-mail addresses) before it is drawn: a card is seen by the whole agent group.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from desk.sessions import Session
+from observability.masking import mask_text
 
 PRIORITY_LABEL = {"urgent": "🔴 紧急 urgent", "high": "🟠 高 high", "normal": "🔵 普通 normal", "info": "⚪ 低 info"}
 PRIORITY_TEMPLATE = {"urgent": "red", "high": "orange", "normal": "blue", "info": "grey"}
@@ -24,7 +26,8 @@ _ZONE = ZoneInfo("Asia/Shanghai")
 
 
 def escape(text: str) -> str:
-    """Customer text shown in a markdown element must not render as markup or mention anyone."""
+    """Customer text shown in a markdown element: masked, and never rendered as markup or a mention."""
+    text = mask_text(text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("*", "\\*")
 
 
@@ -64,8 +67,10 @@ def _transcript(history: Sequence[dict[str, Any]], last: int = 6) -> str:
     return "\n".join(lines) or "-"
 
 
-def session_card(session: Session, history: Sequence[dict[str, Any]], *, now: float | None = None) -> dict[str, Any]:
-    """The agent group's card for a session, drawn for its current state."""
+def session_card(session: Session, history: Sequence[dict[str, Any]], *, now: float | None = None,
+                 reveal_phone: bool = False) -> dict[str, Any]:
+    """The agent group's card for a session, drawn for its current state. `reveal_phone` (DESK_REVEAL_PHONE)
+    adds a button that shows the customer's own phone number to the clicking agent only (a toast)."""
     sid = session.session_id
     customer = escape(session.customer_name or session.customer_id)
     facts = [f"**客户**：{customer}（{session.channel}）",
@@ -95,23 +100,26 @@ def session_card(session: Session, history: Sequence[dict[str, Any]], *, now: fl
         ]})
         elements.append(_button("btn_return", "转回机器人 Return to bot", {"action": "return", **value}))
         elements.append(_button("btn_suggest", "推荐答案 Suggest answer", {"action": "suggest", **value}))
+        if reveal_phone:
+            elements.append(_button("btn_reveal_phone", "查看客户手机号 Show phone",
+                                    {"action": "reveal_phone", **value}))
     elif session.state == "resolved":
         title, template = "已解决 · Resolved", "green"
         elements.append(_md("resolution", f"**处理人**：<at id={session.agent_id}></at>\n"
                                           f"**备注**：{escape(session.resolve_note) or '-'}"))
         elements.append({"tag": "form", "element_id": "solution_form", "name": "solution_form", "elements": [
             {"tag": "input", "element_id": "question", "name": "question",
-             "default_value": session.summary[:200],
+             "default_value": mask_text(session.summary)[:200],
              "placeholder": {"tag": "plain_text", "content": "客户的问题"}},
             {"tag": "input", "element_id": "solution", "name": "solution", "input_type": "multiline_text",
-             "default_value": session.resolve_note[:500],
+             "default_value": mask_text(session.resolve_note)[:500],
              "placeholder": {"tag": "plain_text", "content": "解决方案"}},
             _button("btn_solution", "保存为解决方案 Save as solution", {"action": "solution", **value},
                     form_submit=True),
         ]})
     else:  # back with the bot
         title, template = "已转回机器人 · Back to bot", "grey"
-    return _card(title, template, elements, f"{title}：{session.summary}")
+    return _card(title, template, elements, f"{title}：{mask_text(session.summary)}")
 
 
 def csat_card(session: Session, *, title: str) -> dict[str, Any]:

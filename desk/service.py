@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
@@ -15,6 +15,7 @@ from desk.hours import WorkingHours
 from desk.intent import IntentRecognizer
 from desk.order_flow import OrderFlow
 from desk.ports import Channels, Notifiers
+from desk.privacy import Eraser
 from desk.reviews import ReviewQueue
 from desk.sessions import SessionStore
 from desk.stats import DeskStats
@@ -35,13 +36,16 @@ class Desk:
     hours: WorkingHours
     traces: TraceStore
     business: BusinessBackend | None
+    # Stores holding anything derived from a customer's words plug in here; /forget calls each (desk/privacy.py).
+    erasers: dict[str, Eraser] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings, redis: aioredis.Redis, knowledge: Knowledge) -> Desk:
-        sessions = SessionStore(redis, history_max=settings.desk_history_max, ttl_s=settings.desk_session_ttl_s)
+        sessions = SessionStore(redis, history_max=settings.desk_history_max, ttl_s=settings.desk_session_ttl_s,
+                                reveal_phone=settings.desk_reveal_phone)
         notifiers, channels = Notifiers(), Channels()
         stats = DeskStats(redis)
-        traces = TraceStore(redis, max_traces=settings.trace_max)
+        traces = TraceStore(redis, max_traces=settings.trace_max, ttl_s=settings.trace_ttl_s)
         hours = WorkingHours.parse(settings.desk_working_hours, settings.desk_working_days, settings.desk_timezone)
         business = create_business_backend(settings)
         llm = LLMClient.from_settings(settings, timeout_s=min(settings.llm_timeout_s, 5.0))

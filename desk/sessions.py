@@ -4,6 +4,11 @@ States: `bot` (the bot answers) → `pending` (waiting for an agent) → `claime
 the next question of a resolved session starts over in `bot`. Every change of state is one Lua script that
 checks the current state (and, where it matters, the agent) before writing, so two agents clicking Claim
 at once cannot both win and a stale click cannot resolve a session someone else owns.
+
+Privacy: what is stored is masked (observability/masking.py): history entries, the summary, notes, comments,
+names and slots. Everything expires `ttl_s` (DESK_SESSION_TTL_S) after the last change. With `reveal_phone`
+(DESK_REVEAL_PHONE) a customer's own mobile numbers are also kept, apart and unmasked, for an agent to reveal on
+demand; `erase` forgets every key of a session.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
+
+from observability.masking import mask_text, mask_value, phone_numbers
 
 State = Literal["bot", "pending", "claimed", "resolved"]
 Priority = Literal["urgent", "high", "normal", "info"]
@@ -30,6 +37,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 _PREFIX = "larkdesk:desk"
+# Session fields that may hold what a customer or agent wrote: masked before they are stored.
+_TEXT_FIELDS = frozenset({"summary", "resolve_note", "csat_comment", "customer_name", "slots"})
 
 # KEYS: session hash, pending index. ARGV: session id, allowed "from" states (comma list), new state,
 # required agent ("" = anyone), pending score ("" = not pending), then field/value pairs to set.
@@ -139,6 +148,8 @@ class Session:
 def _encode(values: dict[str, Any]) -> dict[str, str]:
     out = {}
     for key, value in values.items():
+        if key in _TEXT_FIELDS:
+            value = mask_value(value)
         out[key] = json.dumps(value, ensure_ascii=False) if key == "slots" else str(value)
     return out
 
@@ -155,10 +166,12 @@ def bump_priority(priority: str) -> str:
 
 
 class SessionStore:
-    def __init__(self, redis: aioredis.Redis, *, history_max: int = 30, ttl_s: int = 7 * 24 * 3600) -> None:
+    def __init__(self, redis: aioredis.Redis, *, history_max: int = 30, ttl_s: int = 7 * 24 * 3600,
+                 reveal_phone: bool = False) -> None:
         self.redis = redis
         self.history_max = history_max
         self.ttl_s = ttl_s
+        self.reveal_phone = reveal_phone
         self._transition = redis.register_script(_TRANSITION)
         self.pending_key = f"{_PREFIX}:pending"
 
@@ -176,6 +189,12 @@ class SessionStore:
     def _card_key(self, message_id: str) -> str:
         return f"{_PREFIX}:card:{message_id}"
 
+    def _contact_key(self, session_id: str) -> str:
+        return f"{_PREFIX}:session:{session_id}:contact"
+
+    def _sessions_of_key(self, customer_id: str) -> str:
+        return f"{_PREFIX}:customer_sessions:{customer_id}"
+
     # -- sessions -----------------------------------------------------------------------------------------
 
     async def create(self, channel: str, customer_id: str, *, chat_id: str = "", customer_name: str = "",
@@ -188,7 +207,10 @@ class SessionStore:
             pipe.hset(self._key(session.session_id), mapping=values)
             pipe.expire(self._key(session.session_id), self.ttl_s)
             pipe.set(self._customer_key(channel, chat_id, customer_id), session.session_id, ex=self.ttl_s)
+            pipe.sadd(self._sessions_of_key(customer_id), session.session_id)  # what /forget erases
+            pipe.expire(self._sessions_of_key(customer_id), self.ttl_s)
             await pipe.execute()
+        session.customer_name = mask_text(customer_name)
         return session
 
     async def for_customer(self, channel: str, customer_id: str, *, chat_id: str = "", customer_name: str = "",
@@ -270,11 +292,12 @@ class SessionStore:
 
     async def append(self, session_id: str, role: str, content: str, *, read_back: int = 0,
                      also: Callable[[Any], None] | None = None, **extra: Any) -> list[dict[str, Any]]:
-        """Add to the history in one round trip; `read_back` > 0 returns that many last entries after it,
+        """Add to the history (masked) in one round trip; `read_back` > 0 returns that many last entries after it,
         `also` adds more commands (counters) to the same pipeline."""
-        entry = json.dumps({"role": role, "content": content, "ts": round(time.time(), 3), **extra},
-                           ensure_ascii=False)
+        entry = json.dumps({"role": role, "content": mask_text(content), "ts": round(time.time(), 3),
+                            **mask_value(extra)}, ensure_ascii=False)
         key = self._history_key(session_id)
+        phones = phone_numbers(content) if self.reveal_phone and role == "user" else []
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.rpush(key, entry)
             pipe.ltrim(key, -self.history_max, -1)
@@ -283,6 +306,9 @@ class SessionStore:
                 pipe.lrange(key, -read_back, -1)
             if also is not None:
                 also(pipe)
+            if phones:  # DESK_REVEAL_PHONE: the customer's own numbers, for an agent to reveal on demand
+                pipe.sadd(self._contact_key(session_id), *phones)
+                pipe.expire(self._contact_key(session_id), self.ttl_s)
             results = await pipe.execute()
         return [json.loads(item) for item in results[3]] if read_back else []
 
@@ -315,6 +341,45 @@ class SessionStore:
         session_id = await self.redis.get(self._card_key(message_id))
         return await self.find(_str(session_id)) if session_id else None
 
+    # -- privacy ------------------------------------------------------------------------------------------
+
+    async def contact_phones(self, session_id: str) -> list[str]:
+        """The customer's own mobile numbers (kept only with DESK_REVEAL_PHONE), unmasked."""
+        return sorted(_str(p) for p in await self.redis.smembers(self._contact_key(session_id)))
+
+    async def sessions_of(self, customer_id: str) -> list[str]:
+        """Every stored session of a customer, whatever the channel or chat: the index kept at creation, plus
+        the customer's current-session pointers (sessions created before the index existed)."""
+        found = {_str(s) for s in await self.redis.smembers(self._sessions_of_key(customer_id))}
+        pattern = f"{_PREFIX}:customer:*:*:{_glob_escape(customer_id)}"
+        async for key in self.redis.scan_iter(match=pattern, count=500):
+            key = _str(key)
+            if key.endswith(f":{customer_id}"):
+                session_id = await self.redis.get(key)
+                if session_id:
+                    found.add(_str(session_id))
+        return sorted(found)
+
+    async def erase(self, customer_id: str, session_ids: Iterable[str]) -> int:
+        """Forget these sessions of `customer_id` and everything keyed by them; returns how many existed."""
+        erased = 0
+        for session_id in session_ids:
+            session = await self.find(session_id)
+            if session is not None and session.customer_id != customer_id:
+                continue  # an index entry that is not this customer's: never erase someone else's session
+            keys = [self._key(session_id), self._history_key(session_id), self._contact_key(session_id)]
+            if session is not None:
+                erased += 1
+                keys.append(self._customer_key(session.channel, session.chat_id, customer_id))
+                if session.card_message_id:
+                    keys.append(self._card_key(session.card_message_id))
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(*keys)
+                pipe.zrem(self.pending_key, session_id)
+                await pipe.execute()
+        await self.redis.delete(self._sessions_of_key(customer_id))
+        return erased
+
 
 def _refusal(to: str, current: str, holder: str) -> str:
     if to == "claimed" and current == "claimed":
@@ -324,6 +389,10 @@ def _refusal(to: str, current: str, holder: str) -> str:
     if to == "resolved" and current == "bot":
         return "the session is with the bot, not an agent"
     return f"cannot go from {current} to {to}"
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 def _str(value: Any) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import lark_oapi as lark
+
+from feishu.safe_json import DEFAULT_MAX_DEPTH, JsonRejected, loads_bounded
 
 # Callback event types answered inline (the response body carries toast/card) instead of queued.
 INLINE_CALLBACK_TYPES = frozenset({"card.action.trigger"})
@@ -65,20 +66,29 @@ class CallbackVerifier:
         encrypt_key: str,
         max_skew_s: int = 300,
         clock: Callable[[], float] = time.time,
+        *,
+        max_body_bytes: int = 1024 * 1024,
+        max_json_depth: int = DEFAULT_MAX_DEPTH,
     ) -> None:
         self._crypto = _SdkCrypto(encrypt_key, verification_token)
         self._encrypt_key = encrypt_key
         self._verification_token = verification_token
         self._max_skew_s = max_skew_s
         self._clock = clock
+        self._max_body_bytes = max_body_bytes
+        self._max_json_depth = max_json_depth
+
+    def _loads(self, raw: bytes | str, what: str) -> dict[str, Any]:
+        try:
+            value = loads_bounded(raw, max_bytes=self._max_body_bytes, max_depth=self._max_json_depth)
+        except JsonRejected as exc:
+            raise CallbackRejected(exc.status, f"{what}: {exc.reason}") from None
+        if not isinstance(value, dict):
+            raise CallbackRejected(400, f"{what} must be a JSON object")
+        return value
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> VerifiedCallback:
-        try:
-            outer = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise CallbackRejected(400, "malformed JSON body") from exc
-        if not isinstance(outer, dict):
-            raise CallbackRejected(400, "JSON body must be an object")
+        outer = self._loads(body, "body")
 
         signed = bool(headers.get("X-Lark-Signature"))
         if self._encrypt_key and signed:
@@ -123,12 +133,10 @@ class CallbackVerifier:
         if not self._encrypt_key:
             raise CallbackRejected(400, "encrypted body but no FEISHU_ENCRYPT_KEY configured")
         try:
-            payload = json.loads(self._crypto.decrypt(body))
+            plain = self._crypto.decrypt(body)
         except Exception as exc:
             raise CallbackRejected(400, "cannot decrypt body") from exc
-        if not isinstance(payload, dict):
-            raise CallbackRejected(400, "decrypted body is not a JSON object")
-        return payload
+        return self._loads(plain, "decrypted body")
 
     def _check_token(self, token: Any) -> None:
         if not self._verification_token:

@@ -64,3 +64,13 @@ LANGFUSE_DROPPED = Counter(
     "larkdesk_langfuse_dropped_total", "Langfuse events dropped (queue_full/send_failed/shutdown)", ["reason"],
     registry=REGISTRY,
 )
+
+# Hostile input: events refused at the door, bounded ingest.
+EVENTS_INVALID = Counter(
+    "larkdesk_events_invalid_total", "Signed events acknowledged and dropped: they do not fit their schema",
+    ["event_type"], registry=REGISTRY,
+)
+INGEST_REFUSED = Counter(
+    "larkdesk_ingest_refused_total", "Files refused by an ingest limit (the setting's name)", ["limit"],
+    registry=REGISTRY,
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -159,6 +159,25 @@ class TraceStore:
     async def get(self, trace_id: str) -> dict[str, Any] | None:
         raw = await self.redis.get(ITEM_PREFIX + trace_id)
         return json.loads(raw) if raw is not None else None
+
+    async def forget_sessions(self, session_ids: Iterable[str]) -> int:
+        """Delete every kept trace of these sessions (a customer asked to be forgotten); returns how many."""
+        wanted = set(session_ids)
+        if not wanted:
+            return 0
+        ids = [_text(i) for i in await self.redis.zrange(INDEX_KEY, 0, -1)]
+        doomed: list[str] = []
+        for start in range(0, len(ids), 500):
+            batch = ids[start:start + 500]
+            for trace_id, raw in zip(batch, await self.redis.mget([ITEM_PREFIX + i for i in batch]), strict=True):
+                if raw is not None and json.loads(raw).get("session_id") in wanted:
+                    doomed.append(trace_id)
+        if doomed:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.delete(*[ITEM_PREFIX + i for i in doomed])
+                pipe.zrem(INDEX_KEY, *doomed)
+                await pipe.execute()
+        return len(doomed)
 
 
 def _text(value: str | bytes) -> str:

@@ -15,6 +15,7 @@ from rag.milvus import MilvusConnection
 from rag.retrieval import Retriever
 from rag.store import KnowledgeStore
 from sync.knowledge import KnowledgeBase
+from sync.limits import IngestLimits
 from sync.versions import VersionRegistry
 
 log = structlog.get_logger("rag.service")
@@ -66,7 +67,8 @@ class Knowledge:
         embedder = embedder_from(settings)
         store = KnowledgeStore(milvus, dim=embedder.dim)
         version = KnowledgeVersion(redis)
-        kb = KnowledgeBase(store, embedder, VersionRegistry(settings.data_dir), version)
+        kb = KnowledgeBase(store, embedder, VersionRegistry(settings.data_dir), version,
+                           limits=IngestLimits.from_settings(settings))
         reranker = None
         if settings.reranker_model_path:
             from rag.rerank import FlagRerankerWrapper

@@ -33,7 +33,8 @@ HELP = """管理员命令 / Admin commands:
 /review [approve|reject <id>] — 审核客服提交的解决方案 / review agents' solutions
 /rollback <source> <version> — 回滚知识来源 / roll a source back
 /ask <问题> — 查看检索结果和分数 / show retrieved chunks with scores
-/stats — 回答、转人工、满意度 / answers, escalations, CSAT"""
+/stats — 回答、转人工、满意度 / answers, escalations, CSAT
+/forget <客户 open_id 或用户 id> — 删除该客户的会话、记录和学到的说法 / erase a customer's data"""
 
 Command = Callable[[list[str], IncomingMessage], Awaitable[Reply]]
 
@@ -47,7 +48,7 @@ class AdminCommands:
         self.commands: dict[str, Command] = {
             "help": self.help, "status": self.status, "sync": self.sync, "unsync": self.unsync, "docs": self.docs,
             "reindex": self.reindex, "cache": self.cache, "review": self.review, "rollback": self.rollback,
-            "ask": self.ask, "stats": self.stats,
+            "ask": self.ask, "stats": self.stats, "forget": self.forget,
         }
 
     def parse(self, text: str) -> tuple[str, list[str]] | None:
@@ -172,6 +173,19 @@ class AdminCommands:
             lines.append(f"{i}. score {cand.score:.3f} · dense {cand.dense:.3f} · bm25 {cand.bm25:.2f} · "
                          f"{hit.knowledge_type} · {hit.title or hit.source_id}\n   {text}")
         return Reply(text="\n".join(lines))
+
+    async def forget(self, args: list[str], message: IncomingMessage) -> Reply:
+        if len(args) != 1:
+            raise ValueError("用法 usage: /forget <客户 open_id 或用户 id>")
+        from desk.privacy import forget_customer
+
+        desk = self.services.desk
+        report = await forget_customer(args[0], desk.sessions, desk.traces, erasers=desk.erasers)
+        erased = ", ".join(f"{k} {v}" for k, v in sorted(report.erased.items()))
+        text = f"已删除 / erased {args[0]}: {erased}"
+        if report.failed:
+            text += "\n⚠️ 未能删除 / NOT erased: " + ", ".join(f"{k} ({v})" for k, v in sorted(report.failed.items()))
+        return Reply(text=text)
 
     async def stats(self, args: list[str], message: IncomingMessage) -> Reply:
         s = await self.services.desk.stats.snapshot()

@@ -16,12 +16,14 @@ from bot.intake import toast
 from bot.queue import EventQueue
 from config.messages import t
 from desk.cards import csat_done_card, session_card
+from desk.privacy import audit
 from desk.reviews import ReviewNotFound
 from desk.service import Desk
 from desk.sessions import Session, SessionNotFound, TransitionRefused
 from feishu import FeishuClient
 from feishu.events import FeishuEvent
 from feishu.message_text import IncomingMessage
+from observability.masking import mask_text
 
 log = structlog.get_logger("bot.desk")
 
@@ -61,6 +63,7 @@ class DeskCardActions:
         router.add("solution", self.solution)
         router.add("csat", self.csat)
         router.add("review", self.review)
+        router.add("reveal_phone", self.reveal_phone)
 
     async def _followup(self, event: FeishuEvent, kind: str, session_id: str, **extra: Any) -> None:
         event_id = f"fu-{kind}-{event.event_id}"[:64]
@@ -80,7 +83,8 @@ class DeskCardActions:
         return operator, session
 
     async def _card_of(self, session: Session) -> dict[str, Any]:
-        return session_card(session, await self.desk.sessions.history(session.session_id))
+        return session_card(session, await self.desk.sessions.history(session.session_id),
+                            reveal_phone=self.desk.sessions.reveal_phone)
 
     async def claim(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
         found = await self._agent_session(event, value)
@@ -147,6 +151,25 @@ class DeskCardActions:
             return toast("warning", str(exc))
         return toast("success", f"已提交审核 / Submitted for review: {item.review_id}")
 
+    async def reveal_phone(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
+        """DESK_REVEAL_PHONE: the customer's own phone number, in a toast only the clicking agent sees; only
+        the agent holding the session may ask, and every reveal is audited."""
+        if not self.desk.sessions.reveal_phone:
+            return toast("warning", "未开启查看手机号 / Revealing phone numbers is disabled")
+        found = await self._agent_session(event, value)
+        if isinstance(found, dict):
+            return found
+        operator, session = found
+        if session.state != "claimed" or session.agent_id != operator:
+            return toast("warning", "请先认领该会话 / Claim the session first")
+        phones = await self.desk.sessions.contact_phones(session.session_id)
+        await audit(self.desk.sessions.redis, "reveal_phone", actor=operator, session_id=session.session_id,
+                    found=len(phones))
+        log.info("desk.phone_revealed", session_id=session.session_id, agent_id=operator, found=len(phones))
+        if not phones:
+            return toast("info", "客户未提供手机号 / The customer gave no phone number")
+        return toast("info", f"客户手机号 / Customer phone: {', '.join(phones)}")
+
     async def csat(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
         session = await self.desk.sessions.find(str(value.get("session", "")))
         if session is None:
@@ -211,6 +234,7 @@ class DeskFollowups:
             text = f"推荐答案（针对“{query[:60]}”）：\n" + "\n".join(lines)
         else:
             text = f"知识库中没有找到与“{query[:60]}”相关的内容。"
+        text = mask_text(text)
         if session.card_message_id:
             await self.feishu.reply_text(session.card_message_id, text, reply_in_thread=True,
                                          chat_id=self.agent_chat_id)

@@ -12,6 +12,7 @@ from bot.rest.errors import ApiError, not_found, validation_error
 from bot.rest.models import (
     DocumentsResponse,
     IngestForm,
+    IngestJobView,
     IngestResultView,
     RollbackRequest,
     VersionsResponse,
@@ -19,10 +20,15 @@ from bot.rest.models import (
 from bot.rest.spec import Operation, dump, parse_body, validate
 from bot.rest.uploads import read_upload
 from bot.services import Services
+from observability.metrics import INGEST_REFUSED
 from sync.errors import ConverterMissing, ParseError, SourceError, UnsupportedFileType
+from sync.jobs import IngestJobs
 from sync.knowledge import QualityRejected
+from sync.limits import LimitExceeded
+from sync.models import ParsedDocument
 
 SOURCE = "/api/v1/knowledge/documents/{source_id}"
+JOB = "/api/v1/knowledge/jobs/{job_id}"
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
@@ -34,9 +40,21 @@ def _flag(fields: dict[str, str], name: str) -> Any:
     return True if raw in _TRUE else False if raw in _FALSE else fields[name]
 
 
+def _check_quality(doc: ParsedDocument) -> None:
+    from sync.quality import validate_quality
+
+    report = validate_quality(doc)
+    if not report.ok:
+        raise QualityRejected(doc.source_id, report.reason)
+
+
 class KnowledgeRoutes:
     def __init__(self, services: Services) -> None:
         self.kb = services.knowledge.kb
+        self.jobs = IngestJobs(services.redis, self.kb)
+
+    async def close(self) -> None:
+        await self.jobs.close()
 
     async def ingest(self, request: web.Request) -> web.Response:
         upload = await read_upload(request)
@@ -50,9 +68,20 @@ class KnowledgeRoutes:
                                          "register": _flag(upload.fields, "register"),
                                          "validate_quality": _flag(upload.fields, "validate_quality")})
             try:
-                result = await self.kb.ingest_file(upload.path, knowledge_type=form.knowledge_type,
-                                                   register=form.register_version,
-                                                   validate_quality=form.validate_quality)
+                # Parsed within the ingest limits, in a capped process; only then is the size of the write known.
+                doc = await self.kb.parse(upload.path, knowledge_type=form.knowledge_type)
+                if await self.kb.new_rows(doc) > self.kb.limits.background_rows:
+                    if form.validate_quality:
+                        await asyncio.to_thread(_check_quality, doc)
+                    job = await self.jobs.start(doc, filename=upload.path.name, register=form.register_version)
+                    response = dump(IngestJobView, job.to_dict(), status=202)
+                    response.headers["Location"] = JOB.format(job_id=job.job_id)
+                    return response
+                result = await self.kb.ingest_file(upload.path, register=form.register_version,
+                                                   validate_quality=form.validate_quality, parsed=doc)
+            except LimitExceeded as exc:
+                INGEST_REFUSED.labels(exc.setting).inc()
+                raise ApiError(exc.status, "limit_exceeded", str(exc), limit=exc.setting, max=exc.limit) from None
             except UnsupportedFileType as exc:
                 raise ApiError(415, "unsupported_file_type", str(exc), supported=list(exc.supported)) from None
             except ConverterMissing as exc:
@@ -66,6 +95,13 @@ class KnowledgeRoutes:
             return dump(IngestResultView, asdict(result), status=201)
         finally:
             await asyncio.to_thread(upload.cleanup)
+
+    async def job(self, request: web.Request) -> web.Response:
+        job_id = request.match_info["job_id"]
+        job = await self.jobs.get(job_id)
+        if job is None:
+            raise not_found(f"no ingest job {job_id} (or it expired)")
+        return dump(IngestJobView, job.to_dict())
 
     async def documents(self, _request: web.Request) -> web.Response:
         docs = await self.kb.documents()
@@ -94,10 +130,16 @@ class KnowledgeRoutes:
         return [
             Operation("POST", "/api/v1/knowledge/ingest", self.ingest, "Upload a document into knowledge", tag,
                       IngestResultView, ok_status=201, body=IngestForm, multipart=True, errors=(413, 415),
-                      description="The file is parsed (by its extension), checked, chunked, and only new chunks "
-                                  "are embedded; a re-upload of the same name is a new version of the same "
-                                  "source. 415: unsupported type; 422: broken file or refused by the quality "
-                                  "check; 413: over 50 MB."),
+                      other_ok=((202, IngestJobView),),
+                      description="The file is parsed (by its extension, in a process with capped memory and "
+                                  "time), checked, chunked, and only new chunks are embedded; a re-upload of the "
+                                  "same name is a new version of the same source. 201: written. 202: more than "
+                                  "INGEST_BACKGROUND_ROWS new rows to embed, so the write runs as a job (poll the "
+                                  "Location). 415: unsupported type; 422: broken file, refused by the quality "
+                                  "check, or its parse killed (INGEST_PARSE_TIMEOUT_S, INGEST_PARSE_MAX_MEMORY_MB); "
+                                  "413: over 50 MB or over an ingest limit (error.details.limit names the "
+                                  "setting)."),
+            Operation("GET", JOB, self.job, "A background ingest's progress and result", tag, IngestJobView),
             Operation("GET", "/api/v1/knowledge/documents", self.documents, "Knowledge sources", tag,
                       DocumentsResponse),
             Operation("GET", f"{SOURCE}/versions", self.versions, "Versions of a source", tag, VersionsResponse),

@@ -28,6 +28,8 @@ def error_middleware() -> web.middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not _is_api(request):
             return await handler(request)
+        if not _encodable(request.path) or not _encodable(request.query_string):
+            return error_response(400, "bad_request", "the URL is not valid UTF-8")
         try:
             return await handler(request)
         except ApiError as exc:
@@ -56,6 +58,15 @@ def error_middleware() -> web.middleware:
     return middleware
 
 
+def _encodable(text: str) -> bool:
+    """False for lone surrogates (undecodable percent-escapes): they cannot become Redis keys or log lines."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def api_key_middleware(api_key: str) -> web.middleware:
     """Every /api route needs `X-API-Key` when API_KEY is set; /openapi.json, /docs and /healthz never do."""
     expected = api_key.encode()
@@ -63,9 +74,11 @@ def api_key_middleware(api_key: str) -> web.middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if expected and _is_api(request):
-            given = request.headers.get(API_KEY_HEADER, "").encode()
+            raw = request.headers.get(API_KEY_HEADER, "")
+            # A key is ASCII: anything else (raw bytes such as \xff\xfe) is simply the wrong key.
+            given = raw.encode() if raw.isascii() else b"\x00"
             if not hmac.compare_digest(given, expected):
-                code = "missing_api_key" if not given else "invalid_api_key"
+                code = "missing_api_key" if not raw else "invalid_api_key"
                 return error_response(401, code, f"a valid {API_KEY_HEADER} header is required",
                                       headers={"WWW-Authenticate": API_KEY_HEADER})
         return await handler(request)

@@ -204,6 +204,16 @@ class ResolveRequest(Body):
     agent_id: Ident | None = None
 
 
+# -- privacy ---------------------------------------------------------------------------------------------
+
+
+class ForgetResult(Out):
+    customer_id: str
+    sessions: int = Field(description="sessions erased (with their history)")
+    erased: dict[str, int] = Field(description="items erased per store: sessions, traces, and any plugged in "
+                                               "(e.g. learned phrasings)")
+
+
 # -- knowledge -------------------------------------------------------------------------------------------
 
 KnowledgeType = Literal["doc", "faq", "policy", "solution"]
@@ -232,6 +242,22 @@ class IngestResultView(Out):
     unchanged: int
     seconds: float
     warnings: list[str] = []
+
+
+class IngestJobView(Out):
+    """A large upload written in the background (202): poll it until `status` is done or failed."""
+
+    job_id: str
+    status: Literal["queued", "running", "done", "failed"]
+    source_id: str
+    filename: str
+    phase: str = Field(description="queued, embed, write or done")
+    done: int = Field(description="rows embedded so far")
+    total: int = Field(description="rows to embed (only the new ones)")
+    created_at: float
+    updated_at: float
+    result: IngestResultView | None = Field(None, description="once done: what the synchronous upload returns")
+    error: ErrorDetail | None = Field(None, description="once failed: why")
 
 
 class DocumentSummary(Out):

@@ -12,7 +12,9 @@ from bot.rest.knowledge import KnowledgeRoutes
 from bot.rest.middleware import api_key_middleware, error_middleware
 from bot.rest.monitor import MonitorRoutes
 from bot.rest.openapi import build_document
-from bot.rest.spec import Operation
+from bot.rest.privacy import PrivacyRoutes
+from bot.rest.spec import JSON_LIMITS, JsonLimits, Operation
+from bot.rest.uploads import sweep_stale_temp_folders
 from bot.services import Services
 
 log = structlog.get_logger("bot.rest")
@@ -20,13 +22,28 @@ log = structlog.get_logger("bot.rest")
 OPERATIONS = web.AppKey("rest_operations", list)
 
 
+def _areas(services: Services) -> tuple:
+    return (ChatRoutes(services), AgentRoutes(services), KnowledgeRoutes(services), MonitorRoutes(services),
+            PrivacyRoutes(services))
+
+
 def rest_operations(services: Services) -> list[Operation]:
-    areas = (ChatRoutes(services), AgentRoutes(services), KnowledgeRoutes(services), MonitorRoutes(services))
-    return [op for area in areas for op in area.operations()]
+    return [op for area in _areas(services) for op in area.operations()]
 
 
 def mount_rest_api(app: web.Application, services: Services) -> list[Operation]:
-    operations = rest_operations(services)
+    areas = _areas(services)
+    operations = [op for area in areas for op in area.operations()]
+    settings = services.settings
+    app[JSON_LIMITS] = JsonLimits(max_bytes=settings.api_max_json_bytes, max_depth=settings.json_max_depth)
+    sweep_stale_temp_folders()  # what a killed process left behind
+
+    async def close_areas(_app: web.Application) -> None:  # background ingest jobs
+        for area in areas:
+            if hasattr(area, "close"):
+                await area.close()
+
+    app.on_shutdown.append(close_areas)
     app.middlewares.append(error_middleware())
     app.middlewares.append(api_key_middleware(services.settings.api_key))
     for op in operations:

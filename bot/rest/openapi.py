@@ -17,7 +17,8 @@ REF = "#/components/schemas/{model}"
 COMMON_ERRORS = (400, 401, 422, 503)
 _ERROR_TEXT = {400: "Malformed request (JSON, multipart, query)", 401: "Missing or invalid X-API-Key",
                404: "Unknown session, source or trace", 409: "Conflict: someone else holds it, or the state refuses",
-               413: "Upload too large", 415: "Unsupported file type", 422: "Validation failed",
+               413: "Body over a limit (JSON size, upload size, an ingest limit)", 415: "Unsupported file type",
+               422: "Validation failed",
                503: "Vector store or Redis unavailable"}
 # One event of a text/event-stream; `data` is JSON text (StreamMeta, StreamToken, ChatResponse or ErrorDetail).
 SSE_EVENT = {"type": "object", "required": ["event", "data"], "properties": {
@@ -35,6 +36,7 @@ def _schemas(operations: list[Operation]) -> tuple[dict[tuple[type[BaseModel], s
         if op.ok is not None:
             models.add((op.ok, "serialization"))
         models.update((m, "serialization") for m in op.extra_schemas)
+        models.update((m, "serialization") for _status, m in op.other_ok)
     refs, defs = models_json_schema(sorted(models, key=lambda m: (m[0].__name__, m[1])), ref_template=REF)
     return refs, defs.get("$defs", {})
 
@@ -71,8 +73,12 @@ def _operation(op: Operation, refs: dict) -> dict[str, Any]:
         if op.ok_list:
             schema = {"type": "array", "items": schema}
         responses[str(op.ok_status)] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
+    for status, model in op.other_ok:
+        responses[str(status)] = {"description": model.__doc__.strip().splitlines()[0] if model.__doc__ else "OK",
+                                  "content": {"application/json": {"schema": _ref(refs, model, "serialization")}}}
     error_ref = _ref(refs, ErrorResponse, "serialization")
-    codes = set(op.errors) | set(COMMON_ERRORS) | ({404} if "{" in op.path else set())
+    codes = (set(op.errors) | set(COMMON_ERRORS) | ({404} if "{" in op.path else set())
+             | ({413} if op.body is not None else set()))
     for code in sorted(codes):
         responses[str(code)] = {"description": _ERROR_TEXT.get(code, "Error"),
                                 "content": {"application/json": {"schema": error_ref}}}

@@ -11,10 +11,22 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from bot.rest.errors import bad_request, validation_error
+from bot.rest.errors import ApiError, bad_request, validation_error
+from feishu.safe_json import DEFAULT_MAX_DEPTH, JsonRejected, loads_bounded
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class JsonLimits:
+    """REST JSON bodies: checked before parsing (API_MAX_JSON_BYTES, API_MAX_JSON_DEPTH)."""
+
+    max_bytes: int = 1024 * 1024
+    max_depth: int = DEFAULT_MAX_DEPTH
+
+
+JSON_LIMITS = web.AppKey("rest_json_limits", JsonLimits)
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,7 @@ class Operation:
     errors: tuple[int, ...] = ()  # besides the ones every API route may answer
     description: str = ""
     extra_schemas: tuple[type[BaseModel], ...] = field(default=())  # documented, e.g. the SSE event payloads
+    other_ok: tuple[tuple[int, type[BaseModel]], ...] = ()  # further success answers, e.g. 202 + a job
 
     @property
     def operation_id(self) -> str:
@@ -66,17 +79,39 @@ def validate(model: type[M], data: Any) -> M:
 
 
 async def parse_body(request: web.Request, model: type[M], *, optional: bool = False) -> M:
-    """JSON body → model. Malformed JSON is 400; valid JSON of the wrong shape or types is 422."""
-    raw = await request.read()
+    """JSON body → model. Over API_MAX_JSON_BYTES is 413; malformed or nested deeper than API_MAX_JSON_DEPTH is
+    400; valid JSON of the wrong shape or types is 422."""
+    limits = request.config_dict.get(JSON_LIMITS) or JsonLimits()
+    raw = await _read_limited(request, limits.max_bytes)
     if not raw.strip():
         if optional:
             return model()
         raise validation_error("a JSON request body is required", errors=[{"loc": "body", "msg": "missing"}])
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise bad_request(f"malformed JSON body: {exc}") from None
+        data = loads_bounded(raw, max_bytes=limits.max_bytes, max_depth=limits.max_depth)
+    except JsonRejected as exc:
+        if exc.status == 413:
+            raise _too_large(limits.max_bytes) from None
+        raise bad_request(f"malformed JSON body: {exc.reason}") from None
     return validate(model, data)
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"JSON bodies are limited to {max_bytes} bytes (API_MAX_JSON_BYTES)",
+                    limit="API_MAX_JSON_BYTES", max=max_bytes)
+
+
+async def _read_limited(request: web.Request, max_bytes: int) -> bytes:
+    """The body, refused as soon as it is known to be too large (declared or streamed)."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _too_large(max_bytes)
+    chunks, size = [], 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def query_int(request: web.Request, param: QueryParam) -> int:

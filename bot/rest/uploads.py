@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 from bot.rest.errors import ApiError, bad_request
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+UPLOAD_PREFIX = "larkdesk-upload-"
+# Temporary folders of uploads and parses (sync/parse_process.py); removed when their request ends, and swept
+# at start-up when a killed process could not.
+_TEMP_PREFIXES = (UPLOAD_PREFIX, "larkdesk-parse-")
 _MAX_FIELD_BYTES = 1024
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
 
@@ -47,7 +52,7 @@ async def read_upload(request: web.Request, *, file_field: str = "file") -> Uplo
         raise too_large()
     if not request.content_type.startswith("multipart/"):
         raise ApiError(415, "unsupported_media_type", "send the file as multipart/form-data")
-    upload = Upload(Path(tempfile.mkdtemp(prefix="larkdesk-upload-")))
+    upload = Upload(Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX)))
     try:
         try:
             reader = await request.multipart()
@@ -70,6 +75,25 @@ async def read_upload(request: web.Request, *, file_field: str = "file") -> Uplo
         upload.cleanup()
         raise
     return upload
+
+
+def sweep_stale_temp_folders(max_age_s: float = 3600.0) -> int:
+    """Remove upload and parse folders older than `max_age_s` (no request lasts that long)."""
+    removed = 0
+    cutoff = time.time() - max_age_s
+    root = Path(tempfile.gettempdir())
+    try:
+        candidates = [p for p in root.iterdir() if p.name.startswith(_TEMP_PREFIXES)]
+    except OSError:
+        return 0
+    for folder in candidates:
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 async def _save(part: BodyPartReader, folder: Path) -> Path:

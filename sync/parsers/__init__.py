@@ -8,6 +8,7 @@ from pathlib import Path
 from sync.chunking import DEFAULT_MAX_CHARS, chunk_elements
 from sync.errors import ParseError, UnsupportedFileType
 from sync.faq import faq_chunks
+from sync.limits import IngestLimits, LimitExceeded, applied, current_limits
 from sync.models import KNOWLEDGE_TYPES, ParsedDocument
 from sync.parsers import doc_file, docx_file, faq_files, html_file, markdown_file, pdf_file, text_file
 from sync.parsers.base import Parsed, Parser
@@ -31,12 +32,20 @@ def parse_file(
     knowledge_type: str | None = None,
     source_id: str | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
+    limits: IngestLimits | None = None,
 ) -> ParsedDocument:
     """Parse and chunk one file. `knowledge_type` defaults to "faq" for FAQ tables, "doc" otherwise.
 
-    Raises UnsupportedFileType, ParseError (broken or unreadable content) or ConverterMissing (.doc).
+    Raises UnsupportedFileType, ParseError (broken or unreadable content), ConverterMissing (.doc) or
+    LimitExceeded (`limits`, default the ones in effect: see sync/limits.py). Runs in the caller's process: for
+    files a stranger uploads use `sync.parse_process.parse_bounded`, which caps time and memory too.
     """
-    path = Path(path)
+    with applied(limits or current_limits()) as in_effect:
+        return _parse_file(Path(path), knowledge_type, source_id, max_chars, in_effect)
+
+
+def _parse_file(path: Path, knowledge_type: str | None, source_id: str | None, max_chars: int,
+                limits: IngestLimits) -> ParsedDocument:
     extension = path.suffix.lower()
     parser = parser_for(extension)
     if parser is None:
@@ -48,17 +57,28 @@ def parse_file(
     kind = knowledge_type or ("faq" if parser.faq else "doc")
     sid = source_id or default_source_id(path)
     parsed = parser.parse(path)
+    _check_chars(path.name, parsed, limits)
     title = parsed.title or path.stem
     if parser.faq:
         chunks = faq_chunks(sid, parsed.entries, title=title, knowledge_type=kind)
     else:
         chunks = chunk_elements(parsed.elements, source_id=sid, title=title, knowledge_type=kind,
                                 max_chars=max_chars)
+    if len(chunks) > limits.max_chunks:
+        raise LimitExceeded(path.name, "INGEST_MAX_CHUNKS", "number of chunks", limits.max_chunks, len(chunks))
     metadata = {"filename": path.name, "extension": extension, **parsed.metadata}
     if parser.faq:
         metadata["entries"] = len(parsed.entries)
     return ParsedDocument(source_id=sid, title=title, chunks=chunks, source_type=parser.source_type,
                           metadata=metadata)
+
+
+def _check_chars(filename: str, parsed: Parsed, limits: IngestLimits) -> None:
+    """Every parser's output, whatever it counted on the way (text formats count here only)."""
+    total = sum(len(e.text) + sum(len(c) for row in e.rows for c in row) for e in parsed.elements)
+    total += sum(len(e.question) + len(e.answer) + sum(map(len, e.similar)) for e in parsed.entries)
+    if total > limits.max_chars:
+        raise LimitExceeded(filename, "INGEST_MAX_CHARS", "extracted characters", limits.max_chars, total)
 
 
 _TEXT_FORMATS = {

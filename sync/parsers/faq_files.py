@@ -12,6 +12,7 @@ from typing import Any
 
 from sync.errors import ParseError
 from sync.faq import entries_from_records, header_field
+from sync.limits import check_zip, count_rows
 from sync.parsers.base import Parsed, Parser, read_text
 
 REQUIRED = ("question", "answer")
@@ -31,7 +32,7 @@ def parse_jsonl(path: Path) -> Parsed:
                 raise ParseError(path.name, f"line {number} is not a JSON object")
             yield f"line {number}", {f: v for k, v in obj.items() if (f := header_field(k))}
 
-    return Parsed(entries=entries_from_records(records(), path.name))
+    return Parsed(entries=entries_from_records(count_rows(path.name, records()), path.name))
 
 
 def _columns(header: Sequence[Any]) -> dict[int, str] | None:
@@ -69,7 +70,7 @@ def parse_csv(path: Path) -> Parsed:
         columns = _columns(first[1])
         if columns is None:
             raise ParseError(path.name, f"header row {list(first[1])} lacks the columns {EXPECTED_HEADERS}")
-        entries = entries_from_records(_records(rows, columns, ""), path.name)
+        entries = entries_from_records(count_rows(path.name, _records(rows, columns, "")), path.name)
     except csv.Error as exc:
         raise ParseError(path.name, f"bad CSV ({exc})") from exc
     return Parsed(entries=entries)
@@ -79,14 +80,18 @@ def parse_xlsx(path: Path) -> Parsed:
     if not zipfile.is_zipfile(path):
         raise ParseError(path.name, "not a valid .xlsx (it is not a zip package); old .xls files are not supported, "
                                     "save as .xlsx or .csv")
+    check_zip(path)
     import openpyxl
 
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except MemoryError:
+        raise
     except Exception as exc:  # openpyxl raises many kinds of errors on damaged packages
         raise ParseError(path.name, f"broken .xlsx ({type(exc).__name__}: {exc})") from exc
     try:
         records: list[tuple[str, dict[str, Any]]] = []
+        bounded = count_rows(path.name, _forever())  # one row budget shared by every sheet
         found_header = False
         many = len(workbook.worksheets) > 1
         for sheet in workbook.worksheets:
@@ -99,12 +104,19 @@ def parse_xlsx(path: Path) -> Parsed:
                 continue  # a sheet of notes or instructions next to the FAQ sheet
             found_header = True
             label = f"sheet {sheet.title!r} " if many else ""
-            records.extend(_records(rows, columns, label))
+            for record in _records(rows, columns, label):
+                next(bounded)
+                records.append(record)
     finally:
         workbook.close()
     if not found_header:
         raise ParseError(path.name, f"no sheet has a header row with the columns {EXPECTED_HEADERS}")
     return Parsed(entries=entries_from_records(records, path.name))
+
+
+def _forever() -> Iterator[None]:
+    while True:
+        yield None
 
 
 JSONL = Parser(".jsonl", "faq", parse_jsonl, faq=True)
