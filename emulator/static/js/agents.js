@@ -74,7 +74,7 @@ export class AgentsPane {
     const ol = el("ol", { class: "messages", "aria-live": "polite", "aria-label": t("agent_group") });
     this.emptyNote = el("p", { class: "empty" }, t("empty_chat"));
     this.root.appendChild(el("div", { class: "scroll convo-scroll" }, this.emptyNote, ol));
-    this.list = new MessageList(ol, { store: this.store, me: this.agent(), operator: () => this.agent(),
+    this.list = new MessageList(ol, { store: this.store, me: () => this.agent(), operator: () => this.agent(),
       quote: false, ctx: this.app.renderContext(), decorate: (item, msg) => this.attachThread(item, msg) });
     const top = this.store.messagesOf(group.chat_id).filter((m) => !this.isThreadReply(m));
     this.list.render(top);
@@ -144,7 +144,7 @@ export class AgentsPane {
     if (!thread) {
       const ol = el("ol", { class: "messages thread-list", "aria-label": t("thread") });
       const count = el("p", { class: "thread-count muted" });
-      const list = new MessageList(ol, { store: this.store, me: this.agent(), operator: () => this.agent(),
+      const list = new MessageList(ol, { store: this.store, me: () => this.agent(), operator: () => this.agent(),
         quote: false, ctx: this.app.renderContext() });
       const box = composer({ label: t("thread_reply_label", { name: this.store.name(this.agent()) }),
         placeholder: t("thread_reply"), compact: true,

@@ -16,7 +16,7 @@ export class ChatsPane {
     this.root = root;
     this.store = store;
     this.app = app;
-    this.current = null; // {chatId} or {draft: open_id}
+    this.current = null; // {chatId, openId?} or {draft: open_id} (a direct chat not created yet)
     this.senders = new Map(); // group chat_id -> open_id the user speaks as
     this.pendingNames = new Map(); // open_id -> display name, sent with the first message
     this.composerText = "";
@@ -55,7 +55,7 @@ export class ChatsPane {
   /** Who the user is in the open chat: the p2p chat's owner, or the chosen member of a group. */
   me() {
     const chat = this.chat();
-    if (!chat) return this.current?.draft || null;
+    if (!chat) return this.current?.draft || this.current?.openId || null;
     if (chat.chat_type === "p2p") return chat.p2p_open_id;
     const chosen = this.senders.get(chat.chat_id);
     const members = this.humanMembers(chat);
@@ -216,9 +216,9 @@ export class ChatsPane {
     const ol = el("ol", { class: "messages", "aria-live": "polite", "aria-label": t("pane_chats") });
     this.emptyNote = el("p", { class: "empty" }, t("empty_chat"));
     this.convo.append(el("div", { class: "scroll convo-scroll" }, this.emptyNote, ol));
-    this.list = new MessageList(ol, { store: this.store, me, operator: () => this.me(), quote: true,
+    this.list = new MessageList(ol, { store: this.store, me: () => this.me(), operator: () => this.me(), quote: true,
       ctx: this.app.renderContext() });
-    const messages = chat ? this.store.messagesOf(chat.chat_id) : [];
+    const messages = this.current.chatId ? this.store.messagesOf(this.current.chatId) : [];
     this.list.render(messages);
     this.emptyNote.hidden = messages.length > 0;
     this.convo.appendChild(this.tools(chat, me));
@@ -263,7 +263,8 @@ export class ChatsPane {
     }
     const sent = await api.sendMessage(body);
     this.pendingNames.delete(me);
-    if (!chat) this.select({ chatId: sent.chat_id });
+    // The live feed may not have brought the new chat yet: keep who writes in it meanwhile.
+    if (this.current?.draft === me) this.select({ chatId: sent.chat_id, openId: me });
     return sent;
   }
 

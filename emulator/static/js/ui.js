@@ -103,12 +103,12 @@ function formatTime(ms) {
   return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
 }
 
-/** One message as a list item. `view`: {store, me, operator, ctx, quote}. */
+/** One message as a list item. `view`: {store, me(), operator(), ctx, quote}. */
 export function messageElement(msg, view) {
   const { store } = view;
   const senderId = msg.sender.type === "app" ? msg.sender.id : msg.sender.open_id;
   const fromBot = msg.sender.type === "app";
-  const mine = !fromBot && senderId === view.me;
+  const mine = !fromBot && senderId === view.me();
   const cls = `msg ${fromBot ? "from-bot" : mine ? "from-me" : "from-other"} msg--${msg.msg_type}`;
   const item = toDom(h("li", { class: cls, "data-message-id": msg.message_id, "data-sender": senderId,
     "data-parent-id": msg.parent_id || null, "data-root-id": msg.root_id || null },
@@ -136,7 +136,7 @@ function quoteOf(parent, store) {
 export class MessageList {
   constructor(list, view) {
     this.list = list;
-    this.view = view; // {store, me, operator, ctx, quote, decorate(item, msg)}
+    this.view = view; // {store, me(), operator(), ctx, quote, decorate(item, msg)}
     this.items = new Map();
     list.addEventListener("input", (e) => {
       if (e.target.name) e.target.dataset.touched = "1";
