@@ -74,8 +74,9 @@ async def _serve(settings: Settings) -> None:
             x for x in (settings.feishu_sync_docs, demo["document_id"]) if x)})
         log.info("serve.demo_doc", document_id=demo["document_id"],
                  hint="edit it with POST /_emulator/docs/{id}/edit and ask the bot about the new text")
-        log.info("serve.emulator_started", url=url, callback=callback,
-                 hint="no FEISHU_APP_ID set: talking to the bundled Feishu emulator")
+        log.info("serve.emulator_started", url=url, simulator=f"{url}/", callback=callback,
+                 hint="no FEISHU_APP_ID set: talking to the bundled Feishu emulator; open the simulator URL "
+                      "in a browser to chat as customers, agents and admins")
 
     split = settings.worker_processes > 0 and bool(settings.redis_url)
     if settings.worker_processes > 0 and not split:
