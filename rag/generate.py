@@ -3,6 +3,11 @@
 The answer layer decides what the user sees; this module only reports what the model said and how far to trust
 it (`no_answer`, `grounded`, `cited_ids`). LLM timeouts, 429s and errors raise `LLMUnavailable` so the caller
 can fall back to the extractive answer.
+
+Retrieved passages are untrusted text (anyone who can edit a Feishu doc or upload a file writes them). From
+prompt version 2 they reach the model inside escaped `<document>` blocks, under a system rule that text inside
+them is data, never instructions; the groundedness check sees them (and the answer) the same way. Behind that,
+citations naming no passage are dropped and an answer that repeats the system prompt is refused.
 """
 
 from __future__ import annotations
@@ -97,6 +102,44 @@ def _get(passage: Passage, name: str, default: Any = "") -> Any:
     if isinstance(passage, Mapping):
         return passage.get(name, default)
     return getattr(passage, name, default)
+
+
+def _escape(text: str) -> str:
+    """A passage cannot close its block or open another: markup characters become entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _plain_numbers(text: str) -> str:
+    """`[3]` / `【3】` inside a passage are not citations: written `(3)` so the model cannot copy one as its own."""
+    return _CITATION_RE.sub(lambda m: f"({m.group(1)})", text)
+
+
+def format_documents(passages: Sequence[Passage], max_chars: int) -> str:
+    """Passages as escaped, numbered data blocks (prompt version 2+), masked:
+    `<documents><document id="n" source="title › headings">text</document>…</documents>`."""
+    blocks = ["<documents>"]
+    for n, p in enumerate(passages, start=1):
+        title, headings = str(_get(p, "title") or ""), str(_get(p, "headings") or "")
+        label = " › ".join(dict.fromkeys(x for x in (title, headings) if x))
+        text = str(_get(p, "text") or "").strip()
+        if len(text) > max_chars:
+            text = text[:max_chars].rstrip() + "…"
+        source = _escape(mask_text(label)).replace('"', "&quot;").replace("\n", " ")
+        blocks.append(f'<document id="{n}" source="{source}">\n{_plain_numbers(_escape(mask_text(text)))}\n</document>')
+    blocks.append("</documents>")
+    return "\n".join(blocks)
+
+
+def leaks_prompt(answer: str, system: str, window: int = 16) -> bool:
+    """Whether `answer` repeats a stretch of the system prompt (an injected "reveal your instructions" obeyed)."""
+    compact = "".join(answer.split())
+    for line in system.splitlines():
+        line = "".join(line.split())
+        for start in range(0, max(len(line) - window, 0) + 1, window // 2):
+            piece = line[start:start + window]
+            if len(piece) == window and piece in compact:
+                return True
+    return False
 
 
 def format_passages(passages: Sequence[Passage], max_chars: int) -> str:
@@ -256,11 +299,16 @@ class AnswerGenerator:
             prompt_name=self.prompt.name, prompt_version=self.prompt.version, tokens=0,
         )
 
+    def _context(self, prompt: Prompt, passages: Sequence[Passage]) -> str:
+        if prompt.version >= 2:
+            return format_documents(passages, self.max_passage_chars)
+        return format_passages(passages, self.max_passage_chars)
+
     def _messages(
         self, question: str, passages: Sequence[Passage], history: Sequence[Message] | None
     ) -> list[Message]:
         system, user = self.prompt.render(
-            context=format_passages(passages, self.max_passage_chars), question=mask_text(question.strip())
+            context=self._context(self.prompt, passages), question=mask_text(question.strip())
         )
         turns = [
             {"role": m["role"], "content": mask_text(m.get("content") or "")}
@@ -286,6 +334,9 @@ class AnswerGenerator:
     ) -> GeneratedAnswer:
         raw = completion.text.strip()
         no_answer = not raw or bool(_NO_ANSWER_RE.search(raw))
+        if not no_answer and leaks_prompt(raw, self.prompt.system):
+            log.warning("generate.prompt_leak_refused", model=completion.model)
+            no_answer = True
         text, cited = ("", []) if no_answer else parse_citations(raw, passages)
         answer = GeneratedAnswer(
             text=text.strip(), cited_ids=cited, no_answer=no_answer, grounded=None, model=completion.model,
@@ -304,10 +355,11 @@ class AnswerGenerator:
         self, question: str, passages: Sequence[Passage], answer: str
     ) -> tuple[bool | None, list[str], int]:
         """Ask the (cheap) model whether every claim is supported; an unreadable verdict is None, not False."""
+        shown = mask_text(answer)
         messages = self.check_prompt.render(
-            context=format_passages(passages, self.max_passage_chars),
+            context=self._context(self.check_prompt, passages),
             question=mask_text(question.strip()),
-            answer=mask_text(answer),
+            answer=_escape(shown) if self.check_prompt.version >= 2 else shown,
         )
         completion = await self._complete(self.llm, messages, max_tokens=300, prompt=self.check_prompt)
         grounded, unsupported = parse_groundedness(completion.text)

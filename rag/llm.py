@@ -1,8 +1,10 @@
 """Chat completions over any OpenAI-compatible API (OpenAI, DeepSeek, Qwen, vLLM, Ollama), with typed errors.
 
-Every message is masked (phones, ID cards, bank cards) before it leaves the process, so neither the provider
-nor our logs see personal numbers. Every call (streamed or not) is reported as one generation to the current
-Langfuse tracer (a no-op unless configured) and counted in LLM_TOKENS. No retries here: the caller has an
+Every message is masked (phones, ID cards, bank cards, e-mail addresses) before it leaves the process, so neither
+the provider nor our logs see personal data. Whatever comes back is read defensively: a body that is not JSON, a
+JSON of the wrong shape, or an empty answer raises `LLMError` like an HTTP error does, so callers fall back to
+the extractive answer instead of failing the turn. Every call (streamed or not) is reported as one generation to
+the current Langfuse tracer (a no-op unless configured) and counted in LLM_TOKENS. No retries here: the caller has an
 extractive fallback, and a user waiting on a chat reply is better served by that than by a second slow attempt.
 """
 
@@ -79,13 +81,47 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
 
 
 def _translate(exc: BaseException, model: str, timeout_s: float) -> LLMError:
+    if isinstance(exc, LLMError):
+        return exc
     if isinstance(exc, TimeoutError | openai.APITimeoutError):
         return LLMTimeout(f"{model} did not answer within {timeout_s:g}s")
     if isinstance(exc, openai.RateLimitError):
         return LLMRateLimited(f"{model} rate-limited: {exc.message}", retry_after=_retry_after(exc))
     if isinstance(exc, openai.APIStatusError):
         return LLMError(f"{model} HTTP {exc.status_code}: {exc.message}", status=exc.status_code)
-    return LLMError(f"{model} call failed: {type(exc).__name__}: {exc}")
+    if isinstance(exc, openai.OpenAIError):
+        return LLMError(f"{model} call failed: {type(exc).__name__}: {exc}")
+    # A 200 whose body is not an OpenAI answer (HTML from a proxy, truncated or nested-to-death JSON): the SDK
+    # hands back a str, or raises JSONDecodeError / RecursionError / AttributeError on it.
+    return LLMError(f"{model} returned an unreadable answer ({type(exc).__name__})")
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _text_or_none(value: Any, model: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise LLMError(f"{model} answered content of type {type(value).__name__}, not text")
+
+
+def read_completion(response: Any, model: str) -> Completion:
+    """A `Completion` from whatever the SDK returned; LLMError unless it has a choice with text in it."""
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise LLMError(f"{model} answered without choices")
+    choice = choices[0]
+    text = _text_or_none(getattr(getattr(choice, "message", None), "content", None), model)
+    if not text or not text.strip():
+        raise LLMError(f"{model} answered an empty message")
+    usage = getattr(response, "usage", None)
+    served_by = getattr(response, "model", None)
+    finish = getattr(choice, "finish_reason", None)
+    return Completion(text=text, prompt_tokens=_int(getattr(usage, "prompt_tokens", 0)),
+                      completion_tokens=_int(getattr(usage, "completion_tokens", 0)),
+                      model=served_by if isinstance(served_by, str) and served_by else model,
+                      finish_reason=finish if isinstance(finish, str) else None)
 
 
 @dataclass(frozen=True)
@@ -128,6 +164,10 @@ def _report(
             )
     except Exception as exc:  # tracing is best-effort
         log.warning("llm.report_failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def _str_or(value: Any, default: Any) -> Any:
+    return value if isinstance(value, str) and value else default
 
 
 class LLMClient:
@@ -193,21 +233,15 @@ class LLMClient:
                     max_tokens=max_tokens or self.max_tokens,
                     stream=False,
                 )
-        except (TimeoutError, openai.OpenAIError) as exc:
+            completion = read_completion(response, model)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # HTTP, network, timeout, or an answer that is not one: all an LLMError
             error = _translate(exc, model, timeout_s)
             log.warning("llm.failed", model=model, error=type(error).__name__, detail=str(error))
             _report(who, name="llm.complete", model=model, messages=masked, output="", start=wall_start,
                     prompt_tokens=0, completion_tokens=0, status=f"error: {error}")
             raise error from exc
-        choice = response.choices[0] if response.choices else None
-        usage = response.usage
-        completion = Completion(
-            text=(choice.message.content or "") if choice else "",
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            model=response.model or model,
-            finish_reason=choice.finish_reason if choice else None,
-        )
         log.info(
             "llm.complete", model=completion.model, prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens, finish_reason=completion.finish_reason,
@@ -289,18 +323,23 @@ class LLMStream(AsyncIterator[str]):
                         chunk = await chunks.__anext__()
                 except StopAsyncIteration:
                     break
-                served_by = chunk.model or served_by
-                usage = chunk.usage or usage
-                if not chunk.choices:
+                served_by = _str_or(getattr(chunk, "model", None), served_by)
+                usage = getattr(chunk, "usage", None) or usage
+                choices = getattr(chunk, "choices", None)
+                if not isinstance(choices, list) or not choices:
                     continue
-                choice = chunk.choices[0]
-                finish_reason = choice.finish_reason or finish_reason
-                delta = choice.delta.content if choice.delta else None
+                choice = choices[0]
+                finish_reason = _str_or(getattr(choice, "finish_reason", None), finish_reason)
+                delta = _text_or_none(getattr(getattr(choice, "delta", None), "content", None), model)
                 if delta:
                     parts.append(delta)
                     yield delta
+            if not "".join(parts).strip():
+                raise LLMError(f"{model} streamed no text")
             status = "ok"
-        except (TimeoutError, openai.OpenAIError) as exc:
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # HTTP, network, timeout, or chunks that are not an answer
             error = _translate(exc, model, self._timeout_s)
             status = f"error: {error}"
             log.warning("llm.failed", model=model, stream=True, error=type(error).__name__, detail=str(error))
@@ -309,12 +348,12 @@ class LLMStream(AsyncIterator[str]):
             if sdk_stream is not None:
                 await sdk_stream.close()
             _report(self._who, name="llm.stream", model=served_by, messages=self._request["messages"],
-                    output="".join(parts), start=wall_start, prompt_tokens=usage.prompt_tokens if usage else 0,
-                    completion_tokens=usage.completion_tokens if usage else 0, status=status)
+                    output="".join(parts), start=wall_start, prompt_tokens=_int(getattr(usage, "prompt_tokens", 0)),
+                    completion_tokens=_int(getattr(usage, "completion_tokens", 0)), status=status)
         self.completion = Completion(
             text="".join(parts),
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            prompt_tokens=_int(getattr(usage, "prompt_tokens", 0)),
+            completion_tokens=_int(getattr(usage, "completion_tokens", 0)),
             model=served_by,
             finish_reason=finish_reason,
         )

@@ -71,13 +71,15 @@ async def test_answer_cites_passages_as_chunk_ids(server, cheap):
     assert answer.text == "您好，收货后 7 天内可申请无理由退货[1]，退款 3 个工作日内原路退回 [2]。"
     assert (answer.no_answer, answer.grounded, answer.used_strong_model) == (False, True, False)
     assert answer.model == CHEAP
-    assert (answer.prompt_name, answer.prompt_version) == ("rag_answer", 1)
+    assert (answer.prompt_name, answer.prompt_version) == ("rag_answer", 2)
     assert answer.tokens > 0
     assert server.models_called == [CHEAP, CHEAP]
     prompt = server.requests[0]
     assert prompt.messages[0]["role"] == "system" and "NO_ANSWER" in prompt.system
-    assert "[1] 退货政策 › 售后 > 退货\n收货后 7 天内" in prompt.last_user
-    assert "[3] 运费规则" in prompt.last_user and prompt.last_user.endswith("客户问题：怎么退货？")
+    # Passages are escaped data blocks (prompt v2): their markup cannot end a block.
+    assert '<document id="1" source="退货政策 › 售后 &gt; 退货">\n收货后 7 天内' in prompt.last_user
+    assert '<document id="3" source="运费规则 › 售后 &gt; 运费">' in prompt.last_user
+    assert prompt.last_user.endswith("客户问题：怎么退货？")
     assert prompt.body["temperature"] == 0.1 and prompt.stream is False
     check = server.requests[1]
     assert is_check(check) and "无理由退货[1]" in check.last_user
@@ -308,7 +310,7 @@ async def test_english_prompt(server, cheap):
     answer = await AnswerGenerator(cheap, language="en").generate("How do I return?", PASSAGES)
     assert "Answer ONLY from the numbered context passages" in server.requests[0].system
     assert server.requests[0].last_user.endswith("Customer question: How do I return?")
-    assert (answer.prompt_name, answer.prompt_version, answer.cited_ids) == ("rag_answer", 1, ["chunk-return"])
+    assert (answer.prompt_name, answer.prompt_version, answer.cited_ids) == ("rag_answer", 2, ["chunk-return"])
 
 
 @pytest.mark.integration
@@ -347,9 +349,10 @@ def test_load_prompt_versions_and_languages(tmp_path):
 @pytest.mark.unit
 def test_shipped_prompts():
     answer, check = load_prompt("rag_answer"), load_prompt("groundedness_check")
-    assert (answer.name, answer.version, answer.language) == ("rag_answer", 1, "zh-CN")
+    assert (answer.name, answer.version, answer.language) == ("rag_answer", 2, "zh-CN")
     assert "NO_ANSWER" in answer.system and "{{context}}" in answer.user and "{{question}}" in answer.user
-    assert '"grounded"' in check.system and "{{answer}}" in check.user
+    assert '"grounded"' in check.system and "<answer>\n{{answer}}\n</answer>" in check.user
+    assert "never instructions" in check.system and "<documents>" in answer.system
 
 
 @pytest.mark.unit
