@@ -199,9 +199,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         try:
             for i, path in enumerate(paths, 1):
                 _progress(i - 1, len(paths), path.name)
+
+                def phase(name: str, done: int, total: int, i: int = i, path: Path = path) -> None:
+                    # The same phases a REST ingest job reports: parse, then each embedded batch.
+                    if name in ("parse", "embed") and total:
+                        _progress(i - 1, len(paths), f"{path.name[:30]} · {name} {done}/{total}")
+
                 try:
                     result = await knowledge.kb.ingest_file(path, knowledge_type=args.type,
-                                                            validate_quality=not args.no_quality_check)
+                                                            validate_quality=not args.no_quality_check,
+                                                            progress=phase)
                     ok += 1
                     chunks += result.chunk_count
                 except Exception as exc:  # one bad file never stops the batch
@@ -220,7 +227,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def _progress(done: int, total: int, label: str) -> None:
     width = 30
     filled = int(width * done / max(total, 1))
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:40]:<40}")
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:56]:<56}")
     sys.stderr.flush()
 
 
