@@ -1,8 +1,8 @@
 """The one masking function for personal data: applied wherever text is stored or leaves the process (session
 history and summaries, agent views, cards and threads, logs, traces, LLM prompts, Langfuse).
 
-Recognized, in any mix of half- and full-width characters (`１３８１２３４５６７８`, `＋８６`), with spaces, dashes or
-dots between digits: mainland mobile numbers (with `+86` / `0086` / `(86)`), 18-digit ID numbers (checksum
+Recognized, in any mix of half- and full-width characters (`１３８１２３４５６７８`, `＋８６`), with spaces or dashes
+between digits: mainland mobile numbers (with `+86` / `0086` / `(86)`), 18-digit ID numbers (checksum
 digit or `X`) and old 15-digit ones (both with a plausible birth date), bank cards (16-19 digits: written in groups
 of four, Luhn-valid, or a UnionPay `62` prefix), e-mail addresses, and the configured SENSITIVE_WORDS.
 
@@ -24,7 +24,7 @@ _FOLD_TABLE = str.maketrans(_FOLD)
 # Cheap pre-check on the raw text: nothing to find without a digit or an at-sign of either width.
 _MAYBE = re.compile(r"[0-9０-９@＠]")
 
-_SEP = r"[ .\-]?"  # one optional separator between digits
+_SEP = r"[ \-]?"  # one optional separator between digits (not ".": decimals and timestamps are not phones)
 # Every number kind is at least 11 digits long: text without such a run (or an at-sign) needs no other pattern.
 _CANDIDATE = re.compile(rf"@|\d(?:{_SEP}\d){{10}}")
 _EDGE_BEFORE = r"(?<![0-9A-Za-z])"
