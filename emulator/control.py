@@ -84,7 +84,9 @@ async def user_message(request: web.Request) -> web.Response:
 @routes.post(P + "/users/enter_p2p")
 async def enter_p2p(request: web.Request) -> web.Response:
     body = await _body(request)
-    return control_json(await _svc(request).enter_p2p_chat(_need(body, "open_id"), **_pick(body, "wait")))
+    return control_json(
+        await _svc(request).enter_p2p_chat(_need(body, "open_id"), **_pick(body, "user_name", "wait"))
+    )
 
 
 @routes.post(P + "/users/menu")

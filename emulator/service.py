@@ -315,8 +315,8 @@ class EmulatorService:
         }
         return await self.send_event("application.bot.menu_v6", event, wait=wait)
 
-    async def enter_p2p_chat(self, open_id: str, *, wait: bool = False) -> dict:
-        user = self.state.user(open_id)
+    async def enter_p2p_chat(self, open_id: str, *, user_name: str | None = None, wait: bool = False) -> dict:
+        user = self.state.user(open_id, user_name)
         chat = self.state.p2p_chat(open_id)
         self.live.chat_changed(chat)
         event: dict[str, Any] = {"chat_id": chat.chat_id, "operator_id": user.id_obj()}

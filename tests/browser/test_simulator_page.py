@@ -125,6 +125,42 @@ def test_messages_arrive_live_in_both_languages_and_the_keyboard_sends(page, sim
     assert page.locator("html").get_attribute("lang") == "zh-CN"
 
 
+def test_customers_and_group_chats_start_from_the_chat_list(page, sim: Sim):
+    open_page(page, sim)
+    form = page.locator("form.newchat")
+    form.get_by_label("用户 open_id").fill("ou_zhang")
+    form.get_by_label("显示名称（可选）").fill("张三")
+    form.get_by_role("button", name="新客户单聊").click()
+    page.locator(".convo-head h2", has_text="张三").wait_for()
+    [entered] = sim.events("im.chat.access_event.bot_p2p_chat_entered_v1")
+    assert entered["data"].event.operator_id.open_id == "ou_zhang"
+    page.locator(".chatlist .chatitem", has_text="张三").wait_for()
+
+    # the bot menu's "contact a human" item
+    page.get_by_role("button", name="机器人菜单: 联系人工客服").click()
+    [menu] = sim.events("application.bot.menu_v6")
+    assert menu["data"].event.event_key == "contact_human"
+    assert menu["data"].event.operator.operator_id.open_id == "ou_zhang"
+
+    # a group chat where the user @-mentions the bot
+    form.get_by_label("用户 open_id").fill("ou_li")
+    form.get_by_label("显示名称（可选）").fill("李四")
+    form.get_by_role("button", name="新群聊（@机器人）").click()
+    page.locator(".convo-head h2", has_text="李四").wait_for()
+    assert page.get_by_label("发送者").input_value() == "ou_li"
+    assert page.get_by_role("checkbox", name="@larkdesk").is_checked()
+    page.locator("#composer").fill("发票怎么开")
+    page.locator("#composer").press("Enter")
+    page.locator(".pane-chats .msg.from-me .mention", has_text="@larkdesk").wait_for()
+    [event] = sim.events("im.message.receive_v1")
+    message = event["data"].event.message
+    assert message.chat_type == "group" and message.mentions[0].id.open_id == sim.emulator.config.bot_open_id
+    assert json.loads(message.content)["text"].endswith("发票怎么开")
+    # both chats are in the list; a click switches between them
+    page.locator(".chatlist .chatitem", has_text="张三").click()
+    page.locator(".convo-head h2", has_text="张三").wait_for()
+
+
 def test_a_cardkit_card_updates_in_place_as_it_streams(page, sim: Sim):
     sent = sim.control("POST", "/users/messages", {"open_id": "ou_stream", "text": "退货要多久？"})
     open_page(page, sim, "?chat=ou_stream")
@@ -222,14 +258,14 @@ def test_the_docs_pane_edits_a_doc_and_save_emits_the_drive_event(page, sim: Sim
     doc = sim.emulator.state.documents[doc_id]
     texts = [b["text"]["elements"][0]["text_run"]["content"] for b in doc.blocks.values() if "text" in b]
     assert texts == ["积分每年12月31日清零。", "积分可抵现金。"]
-    editor.get_by_text("版本 2").wait_for()
+    editor.get_by_text("版本 2", exact=True).wait_for()
 
     # an edit elsewhere (the control API) shows up in the open editor
     block = next(iter(b for b in doc.blocks.values() if "text" in b))
     sim.control("POST", f"/docs/{doc_id}/edit", {"ops": [{"op": "update_text", "block_id": block["block_id"],
                                                           "text": "积分每两年清零。"}]})
     editor.get_by_text("积分每两年清零。").wait_for()
-    assert editor.get_by_text("版本 3").is_visible()
+    editor.get_by_text("版本 3", exact=True).wait_for()
 
 
 def _overflow(page) -> int:

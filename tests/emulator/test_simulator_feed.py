@@ -198,6 +198,15 @@ async def test_the_feed_costs_nothing_without_subscribers(emulator: Emulator, mo
     assert built == []
 
 
+async def test_entering_a_p2p_chat_can_name_the_user(emulator: Emulator, receiver: Receiver):
+    async with aiohttp.ClientSession() as s:
+        async with s.post(emulator.base_url + "/_emulator/users/enter_p2p",
+                          json={"open_id": "ou_zhang", "user_name": "张三", "wait": True}) as r:
+            assert r.status == 200 and (await r.json())["chat_id"].startswith("oc_")
+    assert emulator.state.users["ou_zhang"].name == "张三"
+    assert len(receiver.of_type("im.chat.access_event.bot_p2p_chat_entered_v1")) == 1
+
+
 async def test_a_select_outside_a_form_sends_its_option(emulator: Emulator, receiver: Receiver):
     tok_card = {"schema": "2.0", "body": {"elements": [
         {"tag": "select_static", "name": "size", "behaviors": [{"type": "callback", "value": {"action": "size"}}],

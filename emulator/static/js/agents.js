@@ -14,10 +14,9 @@ export class AgentsPane {
     this.threads = new Map(); // root message_id -> {section, list}
   }
 
+  /** The group shown as the agent group: the one picked here, else the one `larkdesk serve` creates. */
   group() {
-    const groups = [...this.store.chats.values()].filter((c) => c.chat_type === "group");
-    const wanted = this.groupId || this.store.defaults.agent_chat_id;
-    return this.store.chats.get(wanted) || groups[0] || null;
+    return this.store.chats.get(this.groupId) || this.store.chats.get(this.store.defaults.agent_chat_id) || null;
   }
 
   members() {
@@ -41,8 +40,8 @@ export class AgentsPane {
     const group = this.group();
     if (change.kind === "snapshot") this.render();
     else if (change.kind === "chat") {
-      if (group && change.chatId === group.chat_id) this.renderHeader();
-      else if (!this.list) this.render();
+      if (!this.list) this.render(); // the agent group may just have been created
+      else if (this.store.chats.get(change.chatId)?.chat_type === "group") this.renderHeader();
     } else if (change.kind === "message" && group && change.chatId === group.chat_id) {
       const msg = this.store.messages.get(change.id);
       if (this.isThreadReply(msg)) {
@@ -68,6 +67,7 @@ export class AgentsPane {
     const group = this.group();
     if (!group) {
       this.root.appendChild(el("p", { class: "empty" }, t("no_agent_group")));
+      this.header.appendChild(this.groupPicker(null));
       return;
     }
     this.renderHeader();
@@ -88,15 +88,6 @@ export class AgentsPane {
     clear(this.header);
     const group = this.group();
     if (!group) return;
-    const groups = [...this.store.chats.values()].filter((c) => c.chat_type === "group");
-    const groupSelect = el("select", { class: "field", name: "agent_group", "aria-label": t("agent_group_pick") },
-      groups.map((g) => el("option", { value: g.chat_id, selected: g.chat_id === group.chat_id }, g.name || g.chat_id)));
-    groupSelect.addEventListener("change", () => {
-      this.groupId = groupSelect.value;
-      this.app.remember("group", this.groupId);
-      this.render();
-      this.app.chats.renderList();
-    });
     const agent = this.agent();
     const asSelect = el("select", { class: "field", name: "act_as", "aria-label": t("act_as") },
       this.members().map((m) => el("option", { value: m, selected: m === agent }, `${this.store.name(m)} (${m})`)));
@@ -110,10 +101,25 @@ export class AgentsPane {
       el("div", { class: "convo-title" }, el("h2", {}, group.name || group.chat_id),
         el("p", { class: "muted" }, t("group_chat", { n: group.members.length }))),
       el("div", { class: "row wrap" },
-        el("label", { class: "inline" }, el("span", {}, t("agent_group_pick")), groupSelect),
+        this.groupPicker(group),
         el("label", { class: "inline" }, el("span", {}, t("act_as")), asSelect),
         this.addAgentForm(group)),
     );
+  }
+
+  /** Any group chat can be watched as the agent group (a bot wired to another FEISHU_AGENT_CHAT_ID). */
+  groupPicker(group) {
+    const groups = [...this.store.chats.values()].filter((c) => c.chat_type === "group");
+    const select = el("select", { class: "field", name: "agent_group", "aria-label": t("agent_group_pick") },
+      group ? null : el("option", { value: "" }, "—"),
+      groups.map((g) => el("option", { value: g.chat_id, selected: g.chat_id === group?.chat_id }, g.name || g.chat_id)));
+    select.addEventListener("change", () => {
+      this.groupId = select.value;
+      this.app.remember("group", this.groupId);
+      this.render();
+      this.app.chats.renderList();
+    });
+    return el("label", { class: "inline" }, el("span", {}, t("agent_group_pick")), select);
   }
 
   addAgentForm(group) {

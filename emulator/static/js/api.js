@@ -21,7 +21,8 @@ const path = (value) => encodeURIComponent(value);
 export const api = {
   sendMessage: (body) => call("POST", "/_emulator/users/messages", body),
   clickCard: (body) => call("POST", "/_emulator/cards/click", body),
-  enterP2p: (openId) => call("POST", "/_emulator/users/enter_p2p", { open_id: openId }),
+  enterP2p: (openId, userName) => call("POST", "/_emulator/users/enter_p2p",
+    userName ? { open_id: openId, user_name: userName } : { open_id: openId }),
   menu: (openId, eventKey) => call("POST", "/_emulator/users/menu", { open_id: openId, event_key: eventKey }),
   createGroup: (body) => call("POST", "/_emulator/chats", body),
   addMembers: (chatId, openIds, names) =>

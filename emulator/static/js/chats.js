@@ -18,7 +18,6 @@ export class ChatsPane {
     this.app = app;
     this.current = null; // {chatId, openId?} or {draft: open_id} (a direct chat not created yet)
     this.senders = new Map(); // group chat_id -> open_id the user speaks as
-    this.pendingNames = new Map(); // open_id -> display name, sent with the first message
     this.composerText = "";
   }
 
@@ -152,9 +151,11 @@ export class ChatsPane {
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const who = id();
-      if (name.value.trim()) this.pendingNames.set(who, name.value.trim());
       try {
-        await api.enterP2p(who); // Feishu tells the bot when a user opens its chat (it may welcome them)
+        // Feishu tells the bot when a user opens its chat (it may welcome them)
+        await api.enterP2p(who, name.value.trim() || undefined);
+        openId.value = "";
+        name.value = "";
         this.open(who);
       } catch (error) {
         errorToast(error);
@@ -257,12 +258,10 @@ export class ChatsPane {
     const chat = this.chat();
     const me = this.me();
     const body = { open_id: me, text };
-    if (this.pendingNames.has(me)) body.user_name = this.pendingNames.get(me);
     if (chat && chat.chat_type === "group") {
       Object.assign(body, { chat_type: "group", chat_id: chat.chat_id, mention_bot: Boolean(this.mention?.checked) });
     }
     const sent = await api.sendMessage(body);
-    this.pendingNames.delete(me);
     // The live feed may not have brought the new chat yet: keep who writes in it meanwhile.
     if (this.current?.draft === me) this.select({ chatId: sent.chat_id, openId: me });
     return sent;

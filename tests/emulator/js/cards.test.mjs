@@ -89,12 +89,24 @@ test("review card: approve / reject per item in columns, escaped text shown lite
   assert.deepEqual(actionsOf(renderCard(cards.review_empty, ctx)), []);
 });
 
-test("did-you-mean card: one button per suggested question, each asking it", () => {
+test("did-you-mean card: one button per suggested question, each asking it; any other button kept", () => {
   const node = renderCard(cards.suggestions, ctx);
   assert.equal(textOf(byClass(node, "card-title")[0]), "您是想问以下哪个问题？");
   const actions = actionsOf(node);
-  assert.deepEqual(actions.map((a) => a.label), ["退货运费谁承担？", "退款多久到账？", "怎么申请退货？"]);
-  assert.deepEqual(actions.map((a) => a.value), actions.map((a) => ({ action: "ask", question: a.label })));
+  const asks = actions.filter((a) => a.value.action === "ask");
+  assert.deepEqual(asks.map((a) => a.label), cards.questions);
+  assert.ok(asks.every((a) => a.kind === "callback" && a.value.question === a.label));
+  assert.equal(byTag(node, "button").length, actions.length); // every button of the card is shown and live
+  assert.ok(actions.every((a) => typeof a.value.action === "string"));
+});
+
+test("an answer card (when the bot sends answers as cards): the text and its feedback buttons", (t) => {
+  if (!cards.answer) return t.skip("this bot sends answers as text");
+  const node = renderCard(cards.answer, ctx);
+  assert.match(textOf(node), /可以。在申请售后时选择上门取件。/);
+  assert.equal(textOf(byTag(node, "strong")[0]), "上门取件");
+  const feedback = actionsOf(node).filter((a) => a.value.action === "feedback");
+  assert.deepEqual(feedback.map((a) => a.value.helpful), [true, false]);
 });
 
 test("CardKit streaming card: marked busy while streaming, plain once closed", () => {
