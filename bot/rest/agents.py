@@ -25,6 +25,7 @@ from bot.rest.models import (
 from bot.rest.spec import Operation, QueryParam, dump, dump_list, parse_body, query_int
 from bot.services import Services
 from desk.sessions import Session
+from observability.masking import mask_value
 
 SESSION = "/api/v1/agent/sessions/{session_id}"
 PENDING_LIMIT = QueryParam("limit", 1, 500, 100, "at most this many, highest priority first")
@@ -40,11 +41,12 @@ def readable_duration(seconds: float) -> str:
 
 
 def pending_view(session: Session) -> dict[str, Any]:
+    """Masked like everything agents see (stored text is masked already; ids a channel chose may not be)."""
     waiting = round(session.waiting_s, 1)
-    return {"session_id": session.session_id, "priority": session.priority, "summary": session.summary,
+    return mask_value({"session_id": session.session_id, "priority": session.priority, "summary": session.summary,
             "waiting_s": waiting, "waiting": readable_duration(waiting), "escalate_reason": session.escalate_reason,
             "channel": session.channel, "customer_id": session.customer_id, "customer_name": session.customer_name,
-            "intent": session.intent, "created_at": session.created_at, "escalated_at": session.escalated_at}
+            "intent": session.intent, "created_at": session.created_at, "escalated_at": session.escalated_at})
 
 
 class AgentRoutes:
@@ -56,7 +58,7 @@ class AgentRoutes:
         view = session.to_dict()
         if history:
             view["history"] = await self.sessions.history(session.session_id)
-        return dump(SessionView, view)
+        return dump(SessionView, mask_value(view))
 
     async def list_pending(self, request: web.Request) -> web.Response:
         sessions = await self.sessions.pending(limit=query_int(request, PENDING_LIMIT))
