@@ -234,20 +234,24 @@ def _progress(done: int, total: int, label: str) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rag.evaluate import evaluate
+    from rag.evaluate import evaluate, evaluate_learning
     from rag.service import answer_policy, embedder_from
 
-    if bool(args.kb) == bool(args.docs):
-        print("give exactly one of --kb or --docs", file=sys.stderr)
+    if not (args.kb or args.docs):
+        print("give --kb, --docs or both", file=sys.stderr)
         return 2
     settings = get_settings()
     configure_logging("WARNING", settings.log_format)
-    result = asyncio.run(evaluate(embedder_from(settings), kb=Path(args.kb) if args.kb else None,
-                                  docs=Path(args.docs) if args.docs else None, queries=Path(args.queries),
-                                  fusion=args.fusion or settings.rag_fusion,
-                                  dense_weight=args.dense_weight if args.dense_weight is not None
-                                  else settings.rag_dense_weight, policy=answer_policy(settings)))
-    print(json.dumps(result, ensure_ascii=False))
+    common = {"kb": Path(args.kb) if args.kb else None, "docs": Path(args.docs) if args.docs else None,
+              "queries": Path(args.queries), "fusion": args.fusion or settings.rag_fusion,
+              "dense_weight": args.dense_weight if args.dense_weight is not None else settings.rag_dense_weight,
+              "policy": answer_policy(settings)}
+    if args.what == "learning":
+        run = evaluate_learning(embedder_from(settings), train_share=args.train_share, seed=args.seed,
+                                auto_approve=settings.learn_auto_approve_signals, **common)
+    else:
+        run = evaluate(embedder_from(settings), **common)
+    print(json.dumps(asyncio.run(run), ensure_ascii=False))
     return 0
 
 
@@ -287,15 +291,20 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--no-quality-check", action="store_true")
     ingest.set_defaults(func=cmd_ingest)
 
-    ev = sub.add_parser("eval", help="evaluate retrieval quality")
+    ev = sub.add_parser("eval", help="evaluate answer quality on a query set")
     ev_sub = ev.add_subparsers(dest="what", required=True)
-    retrieval = ev_sub.add_parser("retrieval", help="hit@k, MRR and no-answer figures on a query set")
-    retrieval.add_argument("--kb", help="FAQ jsonl: {id, question, answer, similar?}")
-    retrieval.add_argument("--docs", help="documents jsonl: {doc_id, text}")
-    retrieval.add_argument("--queries", required=True, help="jsonl: {query, gold_id | gold_doc_id}")
-    retrieval.add_argument("--fusion", choices=["weighted", "rrf"])
-    retrieval.add_argument("--dense-weight", type=float)
-    retrieval.set_defaults(func=cmd_eval)
+    retrieval = ev_sub.add_parser("retrieval", help="what customers get: answers, did-you-mean, hand-overs, hit@k")
+    learning = ev_sub.add_parser("learning", help="the same before and after replaying a train share of customers")
+    for each in (retrieval, learning):
+        each.add_argument("--kb", help="FAQ jsonl: {id, question, answer, similar?}")
+        each.add_argument("--docs", help="documents jsonl: {doc_id, title?, text}")
+        each.add_argument("--queries", required=True,
+                          help="jsonl: {query, gold_id | gold_doc_id (null: not covered), alt_gold_ids?}")
+        each.add_argument("--fusion", choices=["weighted", "rrf"])
+        each.add_argument("--dense-weight", type=float)
+        each.set_defaults(func=cmd_eval)
+    learning.add_argument("--train-share", type=float, default=0.5)
+    learning.add_argument("--seed", type=int, default=20261129)
     return parser
 
 

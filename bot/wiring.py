@@ -7,7 +7,7 @@ from bot.handlers.admin import AdminCommands
 from bot.handlers.cards import CardActionRouter
 from bot.handlers.customer import CHANNEL, CustomerResponder, WelcomeAndMenu
 from bot.handlers.desk import FOLLOWUP_EVENT, AgentThreadRelay, DeskCardActions, DeskFollowups
-from bot.handlers.knowledge import ASK_EVENT, ask_action, ask_handler
+from bot.handlers.knowledge import ASK_EVENT, CUSTOMER_ACTIONS, ask_action, ask_handler
 from bot.handlers.messages import MessageHandler, echo_responder
 from bot.services import Services
 
@@ -32,10 +32,11 @@ def register_default_handlers(services: Services) -> CardActionRouter:
                        listen_chats=frozenset({agent_chat}) if agent_chat else frozenset()),
     )
     cards = CardActionRouter()
-    cards.add("ask", ask_action(services.queue))
+    for action in CUSTOMER_ACTIONS:
+        cards.add(action, ask_action(services.queue))
     DeskCardActions(desk, directory, services.queue, admins=settings.admin_open_ids, language=language).register(cards)
     registry.add_callback("card.action.trigger", cards)
-    registry.add_event(ASK_EVENT, ask_handler(feishu, customer.ask))
+    registry.add_event(ASK_EVENT, ask_handler(feishu, customer))
     registry.add_event(FOLLOWUP_EVENT, DeskFollowups(desk, feishu, agent_chat_id=agent_chat))
 
     welcome = WelcomeAndMenu(desk, feishu, human_key=settings.desk_menu_human_key, language=language)

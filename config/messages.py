@@ -33,6 +33,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "welcome": "您好，欢迎咨询！我是智能客服，可以回答商品、订单、售后等问题；需要人工服务请回复“转人工”。",
         "admin_only": "抱歉，该命令仅限管理员使用。",
         "relay_failed": "消息未能送达客户，请稍后重试。",
+        "order_id_missing": "抱歉，没能识别到您的订单号。您可以在 App「我的订单」中复制订单号发给我，或回复“转人工”。",
+        "repeat_hint": "如果这没有解决您的问题，可以点“没有帮助”或回复“转人工”。",
+        "feedback_thanks": "感谢您的反馈！还有其他问题随时问我。",
+        "did_you_mean_other": "抱歉没能帮到您。您是想问以下哪个问题？",
+        "button_human": "转人工",
+        "button_helpful": "👍 已解决",
+        "button_not_helpful": "👎 没有帮助",
+        "answer_card_title": "智能客服",
     },
     "en": {
         "echo": "Got it: {text}",
@@ -66,6 +74,15 @@ MESSAGES: dict[str, dict[str, str]] = {
                    "reply \"human\" for an agent.",
         "admin_only": "Sorry, that command is for administrators only.",
         "relay_failed": "The message could not be delivered to the customer; please retry.",
+        "order_id_missing": "Sorry, I couldn't find an order number. Copy it from \"My orders\" in the app, "
+                            "or reply \"human\" for an agent.",
+        "repeat_hint": "If this did not solve your problem, tap \"Not helpful\" or reply \"human\".",
+        "feedback_thanks": "Thanks for the feedback! Ask me anything else any time.",
+        "did_you_mean_other": "Sorry that didn't help. Did you mean one of these?",
+        "button_human": "Human agent",
+        "button_helpful": "👍 Solved",
+        "button_not_helpful": "👎 Not helpful",
+        "answer_card_title": "Support assistant",
     },
 }
 

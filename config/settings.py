@@ -61,8 +61,12 @@ class Settings(BaseSettings):
     rag_fusion: Literal["weighted", "rrf"] = "weighted"
     rag_dense_weight: float = 0.9
     rag_lite_bm25_max_rows: int = 30_000  # on a Milvus Lite file, dense-only retrieval past this size
-    rag_answer_similarity: float = 0.0  # 0: the calibrated default in rag/answer.py
-    rag_suggest_similarity: float = 0.0
+    rag_answer_probability: float = 0.0  # 0: the calibrated default in rag/policy.py
+    rag_suggest_probability: float = 0.0  # below this the bot hands over instead of offering buttons
+    rag_suggestions: int = 4  # did-you-mean buttons (plus "转人工")
+    learn_auto_approve_signals: int = 1  # agreeing signals (a click: 1, an agent's pick: all) before a learned
+    # phrasing is used without review; raise it to 2 to have every customer click reviewed or confirmed twice
+    learn_max_new_per_customer_day: int = 30  # new learned phrasings one customer can start per day
     cache_ttl_s: int = 3600
     cache_enabled: bool = True
     sensitive_words: str = ""  # comma-separated extra words masked in logs, prompts and traces
@@ -75,6 +79,7 @@ class Settings(BaseSettings):
     desk_history_max: int = 30  # messages kept per session
     desk_session_ttl_s: int = 7 * 24 * 3600
     desk_max_failed_answers: int = 3  # consecutive answers the bot could not give before a human takes over
+    desk_turn_budget_s: float = 8.0  # one customer turn (intent, rewrite, retrieval, generation) within this
     desk_escalate_on_no_answer: bool = False  # hand over on the first no-answer instead of after N
     desk_human_keywords: str = "转人工,人工客服,人工服务,找人工,真人,human,agent,real person"
     desk_menu_human_key: str = "contact_human"  # the bot menu event_key that asks for a human

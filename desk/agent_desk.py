@@ -14,6 +14,7 @@ import structlog
 
 from config.messages import t
 from desk.business import BusinessBackend, BusinessUnavailable, describe_order, extract_order_id
+from desk.context import ContextStore
 from desk.ports import Channels, Notifiers
 from desk.reviews import ReviewQueue, Solution
 from desk.sessions import Session, SessionStore, TransitionRefused
@@ -21,6 +22,8 @@ from desk.stats import DeskStats
 from observability.metrics import CLAIMS, CSAT_SCORES, RESOLUTIONS
 
 log = structlog.get_logger("desk.agents")
+
+_SUGGEST_TURNS = 4  # the customer's recent questions that "Suggest answer" searches
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class ClaimResult:
 class AgentDesk:
     def __init__(self, sessions: SessionStore, *, retriever: Any, business: BusinessBackend | None,
                  notifiers: Notifiers, channels: Channels, reviews: ReviewQueue, stats: DeskStats,
-                 language: str = "zh-CN") -> None:
+                 contexts: ContextStore | None = None, learning: Any = None, language: str = "zh-CN") -> None:
         self.sessions = sessions
         self.retriever = retriever
         self.business = business
@@ -43,6 +46,8 @@ class AgentDesk:
         self.channels = channels
         self.reviews = reviews
         self.stats = stats
+        self.contexts = contexts
+        self.learning = learning  # rag/learning.py: an agent's pick teaches the customer's wordings
         self.language = language
 
     # -- state changes ------------------------------------------------------------------------------------
@@ -138,15 +143,64 @@ class AgentDesk:
     # -- assists ------------------------------------------------------------------------------------------
 
     async def recommend(self, query: str, top_k: int = 3) -> list[dict[str, Any]]:
-        result = await self.retriever.search(query, top_k=top_k)
-        out = []
-        for cand in result.candidates[:top_k]:
-            hit = cand.hit
-            content = hit.answer if hit.answer else hit.text
-            out.append({"content": content, "score": round(float(cand.score), 4), "source": hit.title or hit.source_id,
-                        "source_id": hit.source_id, "knowledge_type": hit.knowledge_type,
-                        "question": hit.question or ""})
-        return out
+        return [self._recommendation(c) for c in (await self.retriever.search(query, top_k=top_k)).candidates[:top_k]]
+
+    async def recommend_for(self, session: Session, top_k: int = 3) -> tuple[str, list[dict[str, Any]]]:
+        """Knowledge for the whole conversation: each of the customer's recent questions and all of them
+        together are searched, each entry keeps its best score. Returns (what was searched, entries)."""
+        history = await self.sessions.history(session.session_id)
+        asked = [str(h["content"]) for h in history
+                 if h.get("role") == "user" and h.get("kind") not in ("csat", "feedback")
+                 and not str(h.get("content", "")).startswith("[")][-_SUGGEST_TURNS:]
+        queries = list(dict.fromkeys([*asked, " ".join(asked)])) if asked else [session.summary]
+        best: dict[str, Any] = {}
+        for query in (q for q in queries if q.strip()):
+            for cand in (await self.retriever.search(query, top_k=top_k)).candidates[:top_k]:
+                if cand.key not in best or cand.score > best[cand.key].score:
+                    best[cand.key] = cand
+        ranked = sorted(best.values(), key=lambda c: c.score, reverse=True)[:top_k]
+        return " / ".join(asked) or session.summary, [self._recommendation(c) for c in ranked]
+
+    @staticmethod
+    def _recommendation(cand: Any) -> dict[str, Any]:
+        from rag.answer import option_of
+
+        hit = cand.hit
+        return {"content": hit.answer if hit.answer else hit.text, "score": round(float(cand.score), 4),
+                "source": hit.title or hit.source_id, "source_id": hit.source_id,
+                "knowledge_type": hit.knowledge_type, "question": hit.question or "", "option": option_of(cand)}
+
+    async def teach(self, session_id: str, option: dict[str, Any], *, agent_id: str) -> int:
+        """An agent says this entry answers the customer: the wordings the bot could not answer in this
+        conversation become learned phrasings of it. Returns how many wordings were taught."""
+        if self.learning is None or self.contexts is None or not option.get("key"):
+            return 0
+        from desk.conversation import entry_ref
+
+        session = await self.sessions.get(session_id)
+        ctx = await self.contexts.load(session_id)
+        taught = 0
+        for wording in ctx.unanswered:
+            if await self.learning.signal(wording, entry_ref(option), "agent", agent_id or "agent",
+                                          customer=session.customer_id):
+                taught += 1
+        log.info("desk.taught", session_id=session_id, entry=option.get("key"), wordings=taught)
+        return taught
+
+    async def answer_with_entry(self, session_id: str, option: dict[str, Any], *, agent_id: str) -> tuple[bool, int]:
+        """The agent sends a knowledge entry's answer to the customer and it teaches the customer's wordings.
+        Returns (pushed to the customer, wordings taught)."""
+        text = str(option.get("content") or "")
+        if not text:
+            hits = await self.retriever.store.entry_rows([(str(option.get("source_id", "")),
+                                                           str(option.get("block_id", "")),
+                                                           str(option.get("chunk_id", "")))])
+            if not hits:
+                raise ValueError("that knowledge entry no longer exists")
+            text = hits[0].answer or hits[0].text
+        delivered = await self.send_to_customer(session_id, text, agent_id=agent_id,
+                                                dedup_key=f"entry-{session_id}-{option.get('key', '')}"[:64])
+        return delivered, await self.teach(session_id, option, agent_id=agent_id)
 
     async def business_assist(self, query: str) -> dict[str, Any]:
         order_id = extract_order_id(query)

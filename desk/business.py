@@ -196,10 +196,18 @@ _ORDER_WORD = re.compile(
     r"(?:(?:订单编?号?|单号|order(?:\s*(?:no\.?|number|id))?)\s*(?:is|是|为|:)?\s*#?|#)\s*$", re.IGNORECASE
 )
 _MOBILE = re.compile(r"1[3-9]\d{9}")
+# Codes customers give for orders of other systems: ORG-999999, A-2024-001, SO2024X17 (letters, digits and
+# dashes with at least one digit); after an order word any such code counts, alone it needs letters + digits.
+_CODE_AFTER_WORD = re.compile(
+    r"(?:订单编?号?|单号|order(?:\s*(?:no\.?|number|id))?)\s*(?:is|是|为|:)?\s*#?\s*"
+    r"(?P<code>[A-Za-z0-9][A-Za-z0-9-]{2,30}[A-Za-z0-9])", re.IGNORECASE)
+_HASH_CODE = re.compile(r"(?<![A-Za-z0-9])#(?P<code>[A-Za-z0-9][A-Za-z0-9-]{2,30})")
+_LETTER_CODE = re.compile(r"(?<![A-Za-z0-9-])(?P<code>[A-Za-z]{1,6}-?\d[A-Za-z0-9-]{3,30})(?![A-Za-z0-9-])")
 
 
 def extract_order_id(text: str) -> str | None:
-    """The order number in a message: 10-20 digits, preferring one after an order word.
+    """The order number in a message: 10-20 digits, preferring one after an order word; else a code after an
+    order word or a `#` (`订单号：A-2024-001`, `#12345`), else a letters-and-digits code (`ORG-999999`).
 
     An 11-digit mainland mobile number (1[3-9]…) counts only after an order word: customers often give
     their phone number along with the order.
@@ -211,7 +219,14 @@ def extract_order_id(text: str) -> str | None:
             return m.group()
         if fallback is None and not _MOBILE.fullmatch(m.group()):
             fallback = m.group()
-    return fallback
+    if fallback:
+        return fallback
+    for pattern in (_CODE_AFTER_WORD, _HASH_CODE, _LETTER_CODE):
+        for m in pattern.finditer(text):
+            code = m.group("code").strip("-")
+            if any(c.isdigit() for c in code) and (pattern is not _LETTER_CODE or any(c.isalpha() for c in code)):
+                return code.upper() if pattern is _LETTER_CODE else code
+    return None
 
 
 # -- what the bot says -----------------------------------------------------------------------------

@@ -6,13 +6,17 @@ suggestion card). While an agent has the session the bot stays quiet and relays 
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 
 from config.messages import t
+from desk.business import extract_order_id
+from desk.context import ContextStore, TurnContext
 from desk.escalation import Escalation, EscalationPolicy
 from desk.hours import WorkingHours
 from desk.intent import Intent, IntentRecognizer
@@ -25,6 +29,9 @@ from observability.masking import mask_text
 from observability.metrics import ESCALATIONS, TURNS
 from observability.traces import Trace, TraceStore
 from rag.answer import TokenSink
+from rag.learning import EntryRef
+from rag.normalize import cache_key_text
+from rag.retrieval import Candidate, entry_key
 
 log = structlog.get_logger("desk.conversation")
 
@@ -33,6 +40,7 @@ _HANDOVER_TEXT = {"human_request": "handover_human", "menu": "handover_human", "
 _CONTEXT_MESSAGES = 8  # recent messages intent and rewrite look at
 _CHITCHAT_THANKS = ("谢", "thank", "thx")
 _CHITCHAT_BYE = ("再见", "拜拜", "bye")
+_DECISION_RANK = {"escalate": 0, "suggest": 1, "answer": 2}
 
 
 @dataclass
@@ -46,6 +54,8 @@ class TurnResult:
     suggestions: list[str] = field(default_factory=list)
     trace_id: str = ""
     streamed: bool = False  # the reply went out through `on_token` as it was generated
+    options: list[dict[str, Any]] = field(default_factory=list)  # the entries behind the did-you-mean buttons
+    entry: dict[str, Any] | None = None  # the entry a direct answer came from (feedback buttons point at it)
 
     def data(self) -> dict[str, Any]:
         """The `data` object of the REST chat contract."""
@@ -65,6 +75,10 @@ class TurnResult:
             out["sources"] = self.sources
         if self.suggestions:
             out["suggestions"] = self.suggestions
+        if self.options:
+            out["options"] = [{"key": o.get("key", ""), "label": o.get("label", "")} for o in self.options]
+        if self.entry:
+            out["answer_entry"] = {"key": self.entry.get("key", ""), "label": self.entry.get("label", "")}
         return out
 
 
@@ -78,7 +92,8 @@ def summarize(history: list[dict[str, Any]], limit: int = 3, max_chars: int = 20
 class Conversation:
     def __init__(self, sessions: SessionStore, answerer: Any, recognizer: IntentRecognizer, policy: EscalationPolicy,
                  *, notifiers: Notifiers, traces: TraceStore, stats: DeskStats, hours: WorkingHours,
-                 order_flow: OrderFlow | None = None, language: str = "zh-CN") -> None:
+                 contexts: ContextStore, order_flow: OrderFlow | None = None, learning: Any = None,
+                 turn_budget_s: float = 8.0, language: str = "zh-CN") -> None:
         self.sessions = sessions
         self.answerer = answerer
         self.recognizer = recognizer
@@ -87,14 +102,29 @@ class Conversation:
         self.traces = traces
         self.stats = stats
         self.hours = hours
+        self.contexts = contexts
         self.order_flow = order_flow
+        self.learning = learning  # rag/learning.py LearnedPhrasings: clicks and feedback teach it
+        self.turn_budget_s = turn_budget_s
         self.language = language
 
     async def turn(self, session: Session, text: str, *, on_token: TokenSink | None = None) -> TurnResult:
+        return await self._traced(session, lambda trace: self._turn(session, text, trace, on_token))
+
+    async def choose(self, session: Session, option_key: str, label: str = "") -> TurnResult:
+        """A click on a did-you-mean button: answer with that entry, and learn the wording it answered.
+        A button from an older card (not among the last offer) is asked as a question of its own."""
+        return await self._traced(session, lambda trace: self._choose(session, option_key, label, trace))
+
+    async def feedback(self, session: Session, helpful: bool) -> TurnResult:
+        """"This answered me" / "not helpful" on the last direct answer."""
+        return await self._traced(session, lambda trace: self._feedback(session, helpful, trace))
+
+    async def _traced(self, session: Session, run: Callable[[Trace], Awaitable[TurnResult]]) -> TurnResult:
         trace = self.traces.start(session.session_id, session.channel)
         with langfuse_context(session_id=session.session_id, trace_id=trace.trace_id):
             try:
-                result = await self._turn(session, text, trace, on_token)
+                result = await run(trace)
             except Exception:
                 trace.finish("error")
                 await self.traces.save(trace)
@@ -111,6 +141,7 @@ class Conversation:
 
     async def _turn(self, session: Session, text: str, trace: Trace, on_token: TokenSink | None) -> TurnResult:
         sid = session.session_id
+        deadline = asyncio.get_running_loop().time() + self.turn_budget_s
         if session.state == "resolved":  # a new question after a resolution starts over with the bot
             session = await self.sessions.transition(sid, "bot", agent_id="", agent_name="", failed_attempts=0,
                                                      flow="", slots={}, escalate_reason="")
@@ -120,67 +151,141 @@ class Conversation:
                 await self.notifiers.customer_message(session, text)
             return TurnResult(session, "", session.intent or "human_request", "relayed")
 
+        ctx = await self.contexts.load(sid)
+        repeated = ctx.note_message(text)
         with trace.step("recognize_intent"):
-            intent = await self.recognizer.recognize(text, history[:-1])
+            intent = await self.recognizer.recognize(text, history[:-1], budget_s=_left(deadline))
+        ctx.urgent = ctx.urgent or intent.urgent
+        intent = replace(intent, urgent=ctx.urgent)  # said once, it stays urgent for this conversation
         if intent.name != session.intent:
             await self.sessions.update(sid, intent=intent.name)
             session.intent = intent.name
+        order_id = extract_order_id(text)
+        if order_id:
+            ctx.set_order(order_id)
+        try:
+            return await self._route(session, text, history, intent, ctx, trace, on_token, deadline, repeated)
+        finally:
+            await self.contexts.save(sid, ctx, customer_id=session.customer_id)
 
+    async def _route(self, session: Session, text: str, history: list[dict[str, Any]], intent: Intent,
+                     ctx: TurnContext, trace: Trace, on_token: TokenSink | None, deadline: float,
+                     repeated: bool) -> TurnResult:
         prefix = ""
         if self.order_flow is not None and self.order_flow.in_progress(session):
             if self.order_flow.expired(session):
                 await self._end_flow(session)
                 prefix = t("flow_reset", session.language) + "\n"
-            elif self.order_flow.left_behind(session, text) and intent.name != "business_query":
+            elif self.order_flow.left_behind(session, text) and intent.name != "business_query" \
+                    and not repeated:
                 await self._end_flow(session)  # a new question instead of the order number: answer that
             elif intent.name not in ("human_request", "complaint"):
-                return await self._flow_turn(session, text, intent, trace)
+                return await self._flow_turn(session, text, intent, ctx, trace, repeated=repeated)
 
         escalation = self.policy.before_answer(intent, session.customer_id)
         if escalation is not None:
             return await self.escalate(session, escalation, intent=intent.name, trace=trace)
         if intent.name == "chitchat":
             return await self._reply(session, prefix + _chitchat(text, session.language), intent, "chitchat")
-        if intent.name == "business_query" and self.order_flow is not None:
-            return await self._flow_turn(session, text, intent, trace, prefix)
-        return await self._answer(session, text, history, intent, trace, on_token, prefix)
+        if self.order_flow is not None:
+            if intent.name == "business_query" or (intent.order_words and ctx.recent_order()):
+                return await self._flow_turn(session, text, intent, ctx, trace, prefix, repeated=repeated)
+            if intent.order_words:
+                # "付款后多久发货？": knowledge answers it if it can; otherwise it is about their own order.
+                answered = await self._answer(session, text, history, intent, ctx, trace, on_token, prefix,
+                                              deadline, repeated, only_direct=True)
+                if answered is not None:
+                    return answered
+                return await self._flow_turn(session, text, intent, ctx, trace, prefix, repeated=repeated)
+        result = await self._answer(session, text, history, intent, ctx, trace, on_token, prefix, deadline,
+                                    repeated)
+        assert result is not None
+        return result
 
     # -- steps --------------------------------------------------------------------------------------------
 
-    async def _answer(self, session: Session, text: str, history: list[dict[str, Any]], intent: Intent,
-                      trace: Trace, on_token: TokenSink | None, prefix: str) -> TurnResult:
+    async def _search(self, text: str, history: list[dict[str, Any]], ctx: TurnContext, trace: Trace,
+                      on_token: TokenSink | None, deadline: float) -> Any:
+        """The answer to `text`; when that is not a confident answer and the conversation has a topic, the
+        answer to the follow-up read together with the topic, if that is more confident (and not the answer
+        the customer already got)."""
         with trace.step("rewrite_query"):
-            question = await self.recognizer.rewrite(text, history[:-1])
+            question = await self.recognizer.rewrite(text, history[:-1], budget_s=_left(deadline))
         if question != text:
             trace.set(rewritten=question)
-        answer = await self.answerer.answer(question, on_token=on_token)
+        answer = await self.answerer.answer(question, on_token=on_token, deadline=deadline)
         record_answer_steps(trace, answer.timings_ms, cached=answer.cached)
-        if answer.decision == "escalate":
-            await self.stats.count_answer(answer.decision)
-            failed = session.failed_attempts + 1
+        topic = ctx.recent_topic()
+        if answer.decision == "answer" or not topic or cache_key_text(topic) == cache_key_text(text):
+            return answer
+        combined = await self.answerer.answer(f"{topic} {text}", deadline=deadline)
+        already = (ctx.answered.get("entry") or {}).get("key")
+        if combined.entry and combined.entry.get("key") == already:
+            return answer
+        if _DECISION_RANK[combined.decision] > _DECISION_RANK[answer.decision] or (
+                combined.decision == answer.decision and combined.confidence > answer.confidence + 0.1):
+            trace.set(combined_with_topic=True)
+            combined.question = text  # what the customer asked: what a click or feedback teaches
+            return combined
+        return answer
+
+    async def _answer(self, session: Session, text: str, history: list[dict[str, Any]], intent: Intent,
+                      ctx: TurnContext, trace: Trace, on_token: TokenSink | None, prefix: str, deadline: float,
+                      repeated: bool, *, only_direct: bool = False) -> TurnResult | None:
+        """`only_direct`: return None unless knowledge answers outright (the caller has another way)."""
+        answer = await self._search(text, history, ctx, trace, None if only_direct else on_token, deadline)
+        if only_direct and answer.decision != "answer":
+            return None
+        if answer.decision == "answer" and not repeated:
+            ctx.answered = {"wording": mask_text(text)[:200], "entry": answer.entry or {},
+                            "alternatives": [], "at": time.time()}
+            ctx.offer = {}
+            if not answer.question or answer.question == text:
+                ctx.set_topic(text)
+            await self._set_failed(session, 0)
+            result = await self._reply(session, prefix + answer.text, intent, "answer", sources=answer.sources,
+                                       counted="answer")
+            result.entry = answer.entry
+            # A cached answer carries the timings of the generation that once streamed it: nothing streamed now.
+            result.streamed = on_token is not None and not answer.cached and "stream_first_token" in answer.timings_ms
+            return result
+        # Not answered outright (buttons, no answer, or the same message again): a turn that did not help.
+        await self.stats.count_answer(answer.decision)
+        ctx.note_unanswered(text)
+        failed = await self._set_failed(session, session.failed_attempts + 1)
+        escalation = self.policy.after_no_answer(intent, session.customer_id, failed)
+        if escalation is not None:
+            result = await self.escalate(session, escalation, intent=intent.name, trace=trace)
+            result.sources = answer.sources
+            return result
+        if answer.decision == "suggest":
+            ctx.offer = {"wording": mask_text(text)[:200], "options": answer.options, "at": time.time()}
+            ctx.set_topic(text)
+            result = await self._reply(session, prefix + answer.text, intent, "suggest", sources=answer.sources,
+                                       suggestions=answer.suggestions)
+            result.options = answer.options
+            return result
+        if answer.decision == "answer":  # the same question again, answered the same: say so, offer a human
+            return await self._reply(session, prefix + answer.text + "\n" + t("repeat_hint", session.language),
+                                     intent, "answer", sources=answer.sources)
+        return await self._reply(session, prefix + t("no_answer", session.language), intent, "no_answer",
+                                 sources=answer.sources)
+
+    async def _set_failed(self, session: Session, failed: int) -> int:
+        if failed != session.failed_attempts:
             await self.sessions.update(session.session_id, failed_attempts=failed)
             session.failed_attempts = failed
-            escalation = self.policy.after_no_answer(intent, session.customer_id, failed)
-            if escalation is not None:
-                result = await self.escalate(session, escalation, intent=intent.name, trace=trace)
-                result.sources = answer.sources
-                return result
-            return await self._reply(session, prefix + t("no_answer", session.language), intent, "no_answer",
-                                     sources=answer.sources)
-        if session.failed_attempts:
-            await self.sessions.update(session.session_id, failed_attempts=0)
-            session.failed_attempts = 0
-        result = await self._reply(session, prefix + answer.text, intent, answer.decision, sources=answer.sources,
-                                   suggestions=answer.suggestions, counted=answer.decision)
-        # A cached answer carries the timings of the generation that once streamed it: nothing streamed now.
-        result.streamed = on_token is not None and not answer.cached and "stream_first_token" in answer.timings_ms
-        return result
+        return failed
 
-    async def _flow_turn(self, session: Session, text: str, intent: Intent, trace: Trace,
-                         prefix: str = "") -> TurnResult:
+    async def _flow_turn(self, session: Session, text: str, intent: Intent, ctx: TurnContext, trace: Trace,
+                         prefix: str = "", *, repeated: bool = False) -> TurnResult:
         assert self.order_flow is not None
         with trace.step("business_lookup"):
-            step = await self.order_flow.step(session, text)
+            step = await self.order_flow.step(session, text, known_order_id=ctx.recent_order(), repeated=repeated)
+        if step.resolved and step.slots.get("order_id"):
+            ctx.set_order(str(step.slots["order_id"]))
+        elif step.failed:
+            ctx.order_id = ""  # an order the backend does not know is not the conversation's order
         values: dict[str, Any] = {"flow": FLOW if step.active else "", "slots": step.slots if step.active else {},
                                   "flow_updated_at": time.time()}
         failed = session.failed_attempts + 1 if step.failed else (0 if step.resolved else session.failed_attempts)
@@ -188,6 +293,7 @@ class Conversation:
         await self.sessions.update(session.session_id, **values)
         session.flow, session.slots, session.failed_attempts = values["flow"], values["slots"], failed
         if step.failed:
+            ctx.note_unanswered(text)
             escalation = self.policy.after_no_answer(intent, session.customer_id, failed)
             if escalation is not None:
                 await self._end_flow(session)
@@ -207,6 +313,85 @@ class Conversation:
         also = (lambda pipe: DeskStats.count_answer_in(pipe, counted)) if counted else None
         await self.sessions.append(session.session_id, "assistant", text, also=also)
         return TurnResult(session, text, intent.name, decision, sources=sources or [], suggestions=suggestions or [])
+
+    # -- clicks and feedback ------------------------------------------------------------------------------
+
+    async def _choose(self, session: Session, option_key: str, label: str, trace: Trace) -> TurnResult:
+        ctx = await self.contexts.load(session.session_id)
+        option = next((o for o in ctx.offer.get("options", []) if o.get("key") == option_key), None)
+        if option is None or session.with_human:
+            # A button of an older card: its label is a question like any other.
+            if label or session.with_human:
+                return await self._turn(session, label or option_key, trace, None)
+            return await self._reply(session, t("no_answer", session.language), Intent("faq"), "no_answer")
+        await self.sessions.append(session.session_id, "user", f"[选择] {option.get('label', '')}")
+        candidate = await self._candidate(option)
+        intent = Intent("faq", urgent=ctx.urgent)
+        if candidate is None:  # the entry was deleted since the card was shown
+            ctx.offer = {}
+            await self.contexts.save(session.session_id, ctx, customer_id=session.customer_id)
+            return await self._reply(session, t("no_answer", session.language), intent, "no_answer")
+        wording = str(ctx.offer.get("wording", ""))
+        deadline = asyncio.get_running_loop().time() + self.turn_budget_s
+        with trace.step("generate"):
+            answer = await self.answerer.answer_with(wording or candidate.hit.question, candidate, [candidate],
+                                                     deadline=deadline)
+        await self._learn(wording, option, "click", session.customer_id)
+        others = [o for o in ctx.offer.get("options", []) if o.get("key") != option_key]
+        ctx.answered = {"wording": wording, "entry": option, "alternatives": others, "at": time.time()}
+        ctx.offer = {}
+        ctx.set_topic(str(option.get("question") or option.get("label") or wording))
+        await self.contexts.save(session.session_id, ctx, customer_id=session.customer_id)
+        await self._set_failed(session, 0)
+        result = await self._reply(session, answer.text, intent, "answer", sources=answer.sources, counted="answer")
+        result.entry = option
+        return result
+
+    async def _feedback(self, session: Session, helpful: bool, trace: Trace) -> TurnResult:
+        ctx = await self.contexts.load(session.session_id)
+        entry, wording = ctx.answered.get("entry") or {}, str(ctx.answered.get("wording", ""))
+        intent = Intent("faq", urgent=ctx.urgent)
+        await self.sessions.append(session.session_id, "user", "[反馈] 已解决" if helpful else "[反馈] 没有帮助",
+                                   kind="feedback")
+        if session.with_human or not entry:
+            return await self._reply(session, t("feedback_thanks", session.language), intent, "feedback")
+        await self._learn(wording, entry, "helpful" if helpful else "not_helpful", session.customer_id)
+        if helpful:
+            await self._set_failed(session, 0)
+            return await self._reply(session, t("feedback_thanks", session.language), intent, "feedback")
+        alternatives = list(ctx.answered.get("alternatives") or [])
+        ctx.answered = {}
+        ctx.note_unanswered(wording)
+        failed = await self._set_failed(session, session.failed_attempts + 1)
+        escalation = self.policy.after_no_answer(intent, session.customer_id, max(failed, 1))
+        if escalation is None and not alternatives:
+            escalation = Escalation("failed_answers", self.policy.priority(intent, session.customer_id,
+                                                                          "failed_answers"))
+        if escalation is not None:
+            await self.contexts.save(session.session_id, ctx, customer_id=session.customer_id)
+            return await self.escalate(session, escalation, intent="faq", trace=trace)
+        ctx.offer = {"wording": wording, "options": alternatives, "at": time.time()}
+        await self.contexts.save(session.session_id, ctx, customer_id=session.customer_id)
+        result = await self._reply(session, t("did_you_mean_other", session.language), intent, "suggest",
+                                   suggestions=[str(o.get("label", "")) for o in alternatives])
+        result.options = alternatives
+        return result
+
+    async def _candidate(self, option: dict[str, Any]) -> Candidate | None:
+        store = self.answerer.retriever.store
+        hits = await store.entry_rows([(str(option.get("source_id", "")), str(option.get("block_id", "")),
+                                        str(option.get("chunk_id", "")))])
+        if not hits:
+            return None
+        return Candidate(entry_key(hits[0]), hits[0], dense=1.0)
+
+    async def _learn(self, wording: str, option: dict[str, Any], kind: str, customer_id: str) -> None:
+        if self.learning is None or not wording or not option.get("key"):
+            return
+        try:
+            await self.learning.signal(wording, entry_ref(option), kind, customer_id, customer=customer_id)
+        except Exception as exc:  # learning must never cost the customer their answer
+            log.warning("conversation.learning_failed", error=f"{type(exc).__name__}: {exc}")
 
     # -- hand-over ----------------------------------------------------------------------------------------
 
@@ -238,6 +423,16 @@ class Conversation:
         log.info("conversation.escalated", session_id=session.session_id, reason=escalation.reason,
                  priority=escalation.priority, summary=mask_text(summary))
         return TurnResult(session, reply, intent or session.intent, "handover", escalation=escalation)
+
+
+def entry_ref(option: dict[str, Any]) -> EntryRef:
+    return EntryRef(str(option.get("key", "")), str(option.get("source_id", "")), str(option.get("block_id", "")),
+                    str(option.get("chunk_id", "")), str(option.get("label", "")),
+                    str(option.get("knowledge_type", "")))
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - asyncio.get_running_loop().time())
 
 
 def record_answer_steps(trace: Trace, timings: dict[str, float], *, cached: bool) -> None:

@@ -39,8 +39,10 @@ class EscalationPolicy:
     def priority(self, intent: Intent, customer_id: str, reason: str) -> str:
         vip = customer_id in self.vip_ids
         if reason == "complaint":
-            return "urgent" if intent.negative or vip else "high"
+            return "urgent" if intent.negative or intent.urgent or vip else "high"
         if intent.negative:
+            return "urgent" if vip or intent.urgent else "high"
+        if intent.urgent:  # 紧急 / 加急 / 12315: the customer said it cannot wait
             return "urgent" if vip else "high"
         if vip:
             return "high"

@@ -56,7 +56,12 @@ class OrderFlow:
         return self.in_progress(session) and not session.slots.get("order_id") and not extract_order_id(text) \
             and not _CANCEL.match(text.strip())
 
-    async def step(self, session: Session, text: str) -> FlowStep:
+    async def step(self, session: Session, text: str, *, known_order_id: str = "",
+                   repeated: bool = False) -> FlowStep:
+        """`known_order_id`: the order the conversation is about ("什么时候到呢" after "订单…到哪了").
+        A turn that cannot progress fails (and the conversation hands over after repeated failures): the
+        same message again or still no order number after two asks end the flow; an order the backend does
+        not find gets one more try, a second one ends the flow."""
         lang = session.language or self.language
         if self.in_progress(session) and _CANCEL.match(text.strip()):
             return FlowStep(t("flow_cancelled", lang), active=False)
@@ -64,20 +69,29 @@ class OrderFlow:
         order_id = extract_order_id(text)
         if order_id:
             slots["order_id"] = order_id
+        elif not slots.get("order_id") and known_order_id:
+            slots["order_id"] = known_order_id
         problem = _problem_in(text, order_id)
         if problem and not slots.get("problem"):
             slots["problem"] = problem
         if not slots.get("order_id"):
-            return FlowStep(t("ask_order_id", lang), slots)
+            asks = int(slots.get("asks", 0))
+            if repeated or asks >= 2:
+                return FlowStep(t("order_id_missing", lang), {}, active=False, failed=True)
+            return FlowStep(t("ask_order_id", lang), {**slots, "asks": asks + 1})
         if not slots.get("problem"):
+            if repeated:
+                return FlowStep(t("order_id_missing", lang), {}, active=False, failed=True)
             return FlowStep(t("ask_order_problem", lang, order_id=slots["order_id"]), slots)
         try:
             order = await self.backend.lookup_order(slots["order_id"])
         except BusinessUnavailable as exc:
             log.warning("order_flow.backend_unavailable", backend=self.backend.name, error=str(exc))
             return FlowStep(t("business_unavailable", lang), slots, active=False, failed=True)
-        if order is None:
+        if order is None:  # a typo gets one more chance in the flow; a second unknown number ends it
             missing = slots.pop("order_id")
-            return FlowStep(t("order_not_found", lang, order_id=missing), slots, failed=True)
+            misses = int(slots.get("misses", 0)) + 1
+            return FlowStep(t("order_not_found", lang, order_id=missing), {**slots, "misses": misses},
+                            active=misses < 2, failed=True)
         return FlowStep(describe_order(order, lang), slots, active=False, resolved=True,
                         order=order.__dict__ if hasattr(order, "__dict__") else dict(order))

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from config.settings import Settings
 from desk.agent_desk import AgentDesk
 from desk.business import BusinessBackend, create_business_backend
+from desk.context import ContextStore
 from desk.conversation import Conversation
 from desk.escalation import EscalationPolicy
 from desk.hours import WorkingHours
@@ -54,13 +55,19 @@ class Desk:
                                   settings.vip_ids)
         order_flow = (OrderFlow(business, idle_s=settings.desk_flow_idle_s, language=settings.bot_language)
                       if business is not None else None)
+        contexts = ContextStore(redis, ttl_s=settings.desk_session_ttl_s)
         conversation = Conversation(sessions, knowledge.answerer, recognizer, policy, notifiers=notifiers,
-                                    traces=traces, stats=stats, hours=hours, order_flow=order_flow,
+                                    traces=traces, stats=stats, hours=hours, contexts=contexts, order_flow=order_flow,
+                                    learning=knowledge.learning, turn_budget_s=settings.desk_turn_budget_s,
                                     language=settings.bot_language)
         reviews = ReviewQueue(redis, knowledge.kb)
         agents = AgentDesk(sessions, retriever=knowledge.retriever, business=business, notifiers=notifiers,
-                           channels=channels, reviews=reviews, stats=stats, language=settings.bot_language)
-        return cls(sessions, conversation, agents, reviews, stats, notifiers, channels, hours, traces, business)
+                           channels=channels, reviews=reviews, stats=stats, contexts=contexts,
+                           learning=knowledge.learning, language=settings.bot_language)
+        erasers: dict[str, Eraser] = {"learned_phrasings": knowledge.learning.forget_customer,
+                                      "conversation_context": contexts.forget_customer}
+        return cls(sessions, conversation, agents, reviews, stats, notifiers, channels, hours, traces, business,
+                   erasers)
 
     async def close(self) -> None:
         if self.business is not None:

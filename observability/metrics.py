@@ -38,6 +38,9 @@ STEP_LATENCY = Histogram(
 )
 CACHE_LOOKUPS = Counter("larkdesk_cache_lookups_total", "Hot-query cache lookups", ["outcome"], registry=REGISTRY)
 ANSWERS = Counter("larkdesk_answers_total", "Answers by decision", ["decision"], registry=REGISTRY)
+LEARNED_SIGNALS = Counter("larkdesk_learned_signals_total",
+                          "Learning signals (did-you-mean clicks, answer feedback, agents' picks) by kind", ["kind"],
+                          registry=REGISTRY)
 KNOWLEDGE_CHUNKS_EMBEDDED = Counter(
     "larkdesk_chunks_embedded_total", "Chunks embedded on ingest and sync", ["origin"], registry=REGISTRY
 )
@@ -63,6 +66,23 @@ TRACES_DROPPED = Counter("larkdesk_traces_dropped_total", "Turn traces not store
 LANGFUSE_DROPPED = Counter(
     "larkdesk_langfuse_dropped_total", "Langfuse events dropped (queue_full/send_failed/shutdown)", ["reason"],
     registry=REGISTRY,
+)
+
+# Reliability: supervision, retries, leases, the shared rate limiter.
+SUPERVISED_RESTARTS = Counter(
+    "larkdesk_supervised_restarts_total",
+    "Restarts of supervised parts (worker processes, worker loops, long connection, scheduler)", ["component"],
+    registry=REGISTRY,
+)
+WORKER_PROCESSES_ALIVE = Gauge("larkdesk_worker_processes_alive", "Worker processes this server runs and sees alive",
+                               registry=REGISTRY)
+EVENTS_RETRY_SCHEDULED = Counter(
+    "larkdesk_events_retry_scheduled_total", "Failed events parked with a due time (their slot freed at once)",
+    registry=REGISTRY,
+)
+SCHEDULED_JOBS = Counter(
+    "larkdesk_scheduled_jobs_total", "Scheduled job runs by outcome (ran / skipped: another process holds the lease)",
+    ["job", "outcome"], registry=REGISTRY,
 )
 
 # Hostile input: events refused at the door, bounded ingest.

@@ -32,6 +32,7 @@ class Candidate:
     bm25_rank: int | None = None
     score: float = 0.0  # fused
     rerank: float | None = None
+    learned: bool = False  # found through a learned phrasing (a customer's confirmed wording)
 
     @property
     def is_faq(self) -> bool:
@@ -46,7 +47,13 @@ class RetrievalResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+LEARNED_TYPE = "learned"
+
+
 def entry_key(hit: StoredHit) -> str:
+    """One key per knowledge entry: an FAQ's phrasings share it, a learned phrasing carries its entry's."""
+    if hit.knowledge_type == LEARNED_TYPE:
+        return str(hit.metadata.get("entry") or hit.id)
     if hit.knowledge_type == "faq" and hit.block_id:
         return f"{hit.source_id}#{hit.block_id}"
     return hit.id
@@ -90,7 +97,7 @@ class Retriever:
             vector = await self.batcher.embed(query)
         timings["embed"] = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        types = list(knowledge_types) if knowledge_types else None
+        types = [*knowledge_types, LEARNED_TYPE] if knowledge_types else None
         if await self._bm25_affordable():
             dense_hits, bm25_hits = await asyncio.gather(
                 self.store.dense_search(vector, self.depth, knowledge_types=types),
@@ -101,12 +108,35 @@ class Retriever:
             bm25_hits = []
         timings["search"] = (time.perf_counter() - started) * 1000
         candidates = self._fuse(_fold(dense_hits), _fold(bm25_hits))
+        if any(c.hit.knowledge_type == LEARNED_TYPE for c in candidates):
+            candidates = await self._resolve_learned(candidates, [*dense_hits, *bm25_hits], types)
         if self.reranker is not None and candidates:
             started = time.perf_counter()
             head = max(top_k * 2, 10)
             candidates = await self._rerank(query, candidates[:head]) + candidates[head:]
             timings["rerank"] = (time.perf_counter() - started) * 1000
         return RetrievalResult(query, candidates[:top_k], timings)
+
+    async def _resolve_learned(self, candidates: list[Candidate], hits: Sequence[StoredHit],
+                               types: Sequence[str] | None) -> list[Candidate]:
+        """A candidate found through a learned phrasing answers with its entry's own row: one found in the same
+        search, or read from the store. An entry that no longer exists (or is outside `types`) drops out."""
+        own = {entry_key(h): h for h in reversed(hits) if h.knowledge_type != LEARNED_TYPE}
+        missing = [c for c in candidates if c.hit.knowledge_type == LEARNED_TYPE and c.key not in own]
+        if missing:
+            for hit in await self.store.entry_rows([(str(c.hit.metadata.get("entry_source", "")),
+                                                     str(c.hit.metadata.get("entry_block", "")),
+                                                     str(c.hit.metadata.get("entry_chunk", ""))) for c in missing]):
+                own.setdefault(entry_key(hit), hit)
+        out = []
+        for cand in candidates:
+            if cand.hit.knowledge_type == LEARNED_TYPE:
+                hit = own.get(cand.key)
+                if hit is None or (types and hit.knowledge_type not in types):
+                    continue
+                cand.hit, cand.learned = hit, True
+            out.append(cand)
+        return out
 
     async def _bm25_affordable(self) -> bool:
         if self.bm25_max_rows is None:

@@ -8,10 +8,12 @@ import redis.asyncio as aioredis
 import structlog
 
 from config.settings import Settings
-from rag.answer import Answerer, AnswerPolicy
+from rag.answer import Answerer
 from rag.cache import AnswerCache, KnowledgeVersion
 from rag.embedders import Embedder
+from rag.learning import LearnedPhrasings
 from rag.milvus import MilvusConnection
+from rag.policy import AnswerPolicy
 from rag.retrieval import Retriever
 from rag.store import KnowledgeStore
 from sync.knowledge import KnowledgeBase
@@ -23,8 +25,11 @@ log = structlog.get_logger("rag.service")
 
 def answer_policy(settings: Settings) -> AnswerPolicy:
     defaults = AnswerPolicy()
-    return AnswerPolicy(answer_similarity=settings.rag_answer_similarity or defaults.answer_similarity,
-                        suggest_similarity=settings.rag_suggest_similarity or defaults.suggest_similarity)
+    answer = {f: settings.rag_answer_probability for f in defaults.answer_probability} \
+        if settings.rag_answer_probability else defaults.answer_probability
+    return AnswerPolicy(answer_probability=answer,
+                        suggest_probability=settings.rag_suggest_probability or defaults.suggest_probability,
+                        suggestions=settings.rag_suggestions or defaults.suggestions)
 
 
 def embedder_from(settings: Settings) -> Embedder:
@@ -34,6 +39,17 @@ def embedder_from(settings: Settings) -> Embedder:
                            base_url=settings.embedding_base_url or settings.llm_base_url,
                            api_key=settings.embedding_api_key or settings.llm_api_key,
                            model=settings.embedding_model, dim=settings.embedding_dim or None)
+
+
+def chooser_from(settings: Settings):
+    """The listwise chooser for ambiguous results, or None without an LLM."""
+    if not (settings.llm_base_url and settings.llm_model):
+        return None
+    from rag.choose import ListwiseChooser
+    from rag.llm import LLMClient
+
+    return ListwiseChooser(LLMClient(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "none",
+                                     model=settings.llm_model, timeout_s=settings.llm_timeout_s))
 
 
 def generator_from(settings: Settings):
@@ -61,6 +77,7 @@ class Knowledge:
     answerer: Answerer
     cache: AnswerCache
     version: KnowledgeVersion
+    learning: LearnedPhrasings
 
     @classmethod
     def build(cls, settings: Settings, milvus: MilvusConnection, redis: aioredis.Redis) -> Knowledge:
@@ -80,9 +97,11 @@ class Knowledge:
                               reranker=reranker,
                               bm25_max_rows=settings.rag_lite_bm25_max_rows if is_local(milvus.uri) else None)
         cache = AnswerCache(redis, version, ttl_s=settings.cache_ttl_s, enabled=settings.cache_enabled)
+        learning = LearnedPhrasings(redis, store, embedder, version, auto_approve=settings.learn_auto_approve_signals,
+                                    max_new_per_customer_day=settings.learn_max_new_per_customer_day)
         answerer = Answerer(retriever, policy=answer_policy(settings), cache=cache, generator=generator_from(settings),
-                            language=settings.bot_language)
-        return cls(store, embedder, kb, retriever, answerer, cache, version)
+                            chooser=chooser_from(settings), learning=learning, language=settings.bot_language)
+        return cls(store, embedder, kb, retriever, answerer, cache, version, learning)
 
     async def close(self) -> None:
         await self.store.connection.close()

@@ -349,6 +349,21 @@ class KnowledgeStore:
         by_id = {str(r["id"]): r for r in rows}
         return [StoredHit.from_entity(by_id[i], i, 0.0) for i in ids if i in by_id]
 
+    async def entry_rows(self, refs: Sequence[tuple[str, str, str]]) -> list[StoredHit]:
+        """The stored rows of knowledge entries given as (source_id, block_id, chunk_id): by chunk id first, and
+        for an entry with a block id whose chunk changed since (an edited FAQ answer), by source and block."""
+        by_chunk = await self.get([c for _, _, c in refs if c])
+        found = {(h.source_id, h.block_id) for h in by_chunk}
+        out = list(by_chunk)
+        for source_id, block_id, _ in refs:
+            if block_id and (source_id, block_id) not in found:
+                rows = await self._scan(f"source_id == {quote(source_id)} and block_id == {quote(block_id)}",
+                                        _OUTPUT_FIELDS)
+                if rows:
+                    out.append(StoredHit.from_entity(rows[0], rows[0]["id"], 0.0))
+                    found.add((source_id, block_id))
+        return out
+
     async def dense_search(self, vector: np.ndarray | Sequence[float], top_k: int, *,
                            knowledge_types: Sequence[str] | None = None,
                            source_ids: Sequence[str] | None = None) -> list[StoredHit]:

@@ -26,7 +26,9 @@ def index_rows(chunk: Chunk) -> list[Chunk]:
 
 def embedding_input(row: Chunk) -> tuple[str, bool]:
     """(text to embed, embed it as a query?). FAQ rows are questions: e5 models compare questions best
-    when both sides carry the query prefix."""
+    when both sides carry the query prefix; so do learned phrasings (customers' own wordings)."""
     if row.knowledge_type == "faq" and row.question:
         return row.search_text or row.question, True
+    if row.knowledge_type == "learned":  # a customer's wording of a question, compared with questions
+        return row.question, True
     return row.embedding_text(), False

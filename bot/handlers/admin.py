@@ -34,7 +34,9 @@ HELP = """管理员命令 / Admin commands:
 /rollback <source> <version> — 回滚知识来源 / roll a source back
 /ask <问题> — 查看检索结果和分数 / show retrieved chunks with scores
 /stats — 回答、转人工、满意度 / answers, escalations, CSAT
-/forget <客户 open_id 或用户 id> — 删除该客户的会话、记录和学到的说法 / erase a customer's data"""
+/forget <客户 open_id 或用户 id> — 删除该客户的会话、记录和学到的说法 / erase a customer's data
+/learned [pending|active|removed] — 从点击、反馈和客服选择中学到的说法 / learned phrasings
+/learned approve|remove <id> — 启用或移除一条学到的说法 / use or drop a learned phrasing"""
 
 Command = Callable[[list[str], IncomingMessage], Awaitable[Reply]]
 
@@ -48,7 +50,7 @@ class AdminCommands:
         self.commands: dict[str, Command] = {
             "help": self.help, "status": self.status, "sync": self.sync, "unsync": self.unsync, "docs": self.docs,
             "reindex": self.reindex, "cache": self.cache, "review": self.review, "rollback": self.rollback,
-            "ask": self.ask, "stats": self.stats, "forget": self.forget,
+            "ask": self.ask, "stats": self.stats, "forget": self.forget, "learned": self.learned,
         }
 
     def parse(self, text: str) -> tuple[str, list[str]] | None:
@@ -164,9 +166,11 @@ class AdminCommands:
         question = " ".join(args).strip()
         if not question:
             raise ValueError("用法 usage: /ask <问题>")
-        result = await self.services.knowledge.retriever.search(question, top_k=5)
-        decision, confidence = self.services.knowledge.answerer.policy.decide(result.candidates)
-        lines = [f"决策 decision: {decision} (confidence {confidence:.3f})"]
+        result = await self.services.knowledge.retriever.search(question, top_k=10)
+        verdict = await self.services.knowledge.answerer.judge(question, result.candidates)
+        evidence = ", ".join(f"{k} {v:.3f}" for k, v in verdict.features.items())
+        lines = [f"决策 decision: {verdict.decision} (p {verdict.probability:.3f}, {verdict.family}, {verdict.reason})",
+                 f"证据 evidence: {evidence}"]
         for i, cand in enumerate(result.candidates, 1):
             hit = cand.hit
             text = (hit.question or hit.text).replace("\n", " ")[:80]
@@ -186,6 +190,26 @@ class AdminCommands:
         if report.failed:
             text += "\n⚠️ 未能删除 / NOT erased: " + ", ".join(f"{k} ({v})" for k, v in sorted(report.failed.items()))
         return Reply(text=text)
+
+    async def learned(self, args: list[str], message: IncomingMessage) -> Reply:
+        learning = self.services.knowledge.learning
+        if args and args[0] in ("approve", "remove"):
+            if len(args) != 2:
+                raise ValueError("用法 usage: /learned approve|remove <id>")
+            change = learning.approve if args[0] == "approve" else learning.remove
+            phrasing = await change(args[1], by=message.sender_open_id)
+            return Reply(text=f"{phrasing.id}: {phrasing.status} · “{phrasing.wording}” → {phrasing.entry.label}")
+        status = args[0] if args else "pending"
+        if status not in ("pending", "active", "removed"):
+            raise ValueError("用法 usage: /learned [pending|active|removed]")
+        phrasings = await learning.list(status, limit=20)  # type: ignore[arg-type]
+        if not phrasings:
+            return Reply(text=f"没有 {status} 状态的说法 / no {status} learned phrasings")
+        lines = [f"学到的说法 learned phrasings ({status}, newest first):"]
+        lines += [f"{p.id} · score {p.score} · “{p.wording}” → {p.entry.label[:40]}" for p in phrasings]
+        if status == "pending":
+            lines.append("/learned approve <id> 启用 · /learned remove <id> 移除")
+        return Reply(text="\n".join(lines))
 
     async def stats(self, args: list[str], message: IncomingMessage) -> Reply:
         s = await self.services.desk.stats.snapshot()

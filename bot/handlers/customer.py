@@ -30,24 +30,50 @@ _P2P_KEY = "larkdesk:desk:p2p:{}"  # customer open_id -> their p2p chat with the
 _WELCOMED_KEY = "larkdesk:desk:welcomed:{}"
 
 
-def suggestion_card(suggestions: list[str], language: str) -> dict[str, Any]:
-    buttons = [
-        {"tag": "button", "element_id": f"ask_{i}", "type": "default", "width": "fill",
-         "text": {"tag": "plain_text", "content": question},
-         "behaviors": [{"type": "callback", "value": {"action": "ask", "question": question}}]}
-        for i, question in enumerate(suggestions)
-    ]
+def _button(element_id: str, label: str, value: dict[str, Any], kind: str = "default") -> dict[str, Any]:
+    return {"tag": "button", "element_id": element_id, "type": kind, "width": "fill",
+            "text": {"tag": "plain_text", "content": label}, "behaviors": [{"type": "callback", "value": value}]}
+
+
+def suggestion_card(options: list[dict[str, Any]], language: str, *, title: str = "") -> dict[str, Any]:
+    """Did you mean: one button per entry (the click answers with that entry and teaches the wording), and
+    always a way to a human."""
+    title = title or t("did_you_mean", language)
+    buttons = [_button(f"ask_{i}", str(o.get("label", "")), {"action": "ask", "key": str(o.get("key", "")),
+                                                               "question": str(o.get("label", ""))[:200]})
+               for i, o in enumerate(options)]
+    buttons.append(_button("ask_human", t("button_human", language), {"action": "human"}, "primary_text"))
     return {
         "schema": "2.0",
-        "config": {"update_multi": True, "summary": {"content": t("did_you_mean", language)}},
-        "header": {"title": {"tag": "plain_text", "content": t("did_you_mean", language)}, "template": "blue"},
+        "config": {"update_multi": True, "summary": {"content": title}},
+        "header": {"title": {"tag": "plain_text", "content": title}, "template": "blue"},
         "body": {"elements": buttons},
     }
 
 
+def answer_card(text: str, language: str) -> dict[str, Any]:
+    """A direct answer, with "this answered me" / "not helpful" (both teach: rag/learning.py)."""
+    return {
+        "schema": "2.0",
+        "config": {"update_multi": True, "summary": {"content": text[:100]}},
+        "body": {"elements": [
+            {"tag": "markdown", "element_id": "answer", "content": text},
+            {"tag": "column_set", "element_id": "feedback", "columns": [
+                {"tag": "column", "width": "auto", "elements": [
+                    _button("fb_yes", t("button_helpful", language), {"action": "feedback", "helpful": True})]},
+                {"tag": "column", "width": "auto", "elements": [
+                    _button("fb_no", t("button_not_helpful", language), {"action": "feedback", "helpful": False})]},
+            ]},
+        ]},
+    }
+
+
 def reply_for(result: TurnResult, language: str) -> Reply | None:
-    if result.decision == "suggest" and result.suggestions:
-        return Reply(card=suggestion_card(result.suggestions, language))
+    if result.decision == "suggest" and result.options:
+        title = result.reply if result.reply != t("did_you_mean", language) else ""
+        return Reply(card=suggestion_card(result.options, language, title=title))
+    if result.decision == "answer" and result.entry and result.reply:
+        return Reply(card=answer_card(result.reply, language))
     return Reply(text=result.reply) if result.reply else None
 
 
@@ -85,10 +111,22 @@ class CustomerResponder:
             log.info("customer.stream_fallback", session_id=session.session_id)
         return reply_for(result, self.language)
 
-    async def ask(self, open_id: str, chat_id: str, question: str) -> Reply | None:
-        """A click on a suggested question: the same turn as if the customer had typed it."""
+    async def ask(self, open_id: str, chat_id: str, question: str, key: str = "") -> Reply | None:
+        """A click on a did-you-mean button: answered with that entry (a button of an older card, or one
+        without a key, is asked as a question)."""
         session = await self.session_of(open_id, chat_id)
+        if key:
+            return reply_for(await self.desk.conversation.choose(session, key, question), self.language)
         return reply_for(await self.desk.conversation.turn(session, question), self.language)
+
+    async def feedback(self, open_id: str, chat_id: str, helpful: bool) -> Reply | None:
+        session = await self.session_of(open_id, chat_id)
+        return reply_for(await self.desk.conversation.feedback(session, helpful), self.language)
+
+    async def human(self, open_id: str, chat_id: str) -> Reply | None:
+        """The "转人工" button: the same as writing it."""
+        session = await self.session_of(open_id, chat_id)
+        return reply_for(await self.desk.conversation.turn(session, t("button_human", "zh-CN")), self.language)
 
 
 class WelcomeAndMenu:

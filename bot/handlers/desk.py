@@ -15,6 +15,7 @@ from bot.agent_group import AgentDirectory
 from bot.intake import toast
 from bot.queue import EventQueue
 from config.messages import t
+from desk.assist_cards import suggestion_thread_card
 from desk.cards import csat_done_card, session_card
 from desk.privacy import audit
 from desk.reviews import ReviewNotFound
@@ -64,6 +65,7 @@ class DeskCardActions:
         router.add("csat", self.csat)
         router.add("review", self.review)
         router.add("reveal_phone", self.reveal_phone)
+        router.add("use_entry", self.use_entry)
 
     async def _followup(self, event: FeishuEvent, kind: str, session_id: str, **extra: Any) -> None:
         event_id = f"fu-{kind}-{event.event_id}"[:64]
@@ -137,6 +139,20 @@ class DeskCardActions:
         _, session = found
         await self._followup(event, "suggest", session.session_id)
         return toast("info", "正在检索推荐答案… / Looking up suggestions…")
+
+    async def use_entry(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
+        """"Send this answer" on a suggested entry: the customer gets it from the agent, and the wordings the
+        bot could not answer become learned phrasings of that entry (queued: the click is answered at once)."""
+        found = await self._agent_session(event, value)
+        if isinstance(found, dict):
+            return found
+        operator, session = found
+        if session.state != "claimed" or session.agent_id != operator:
+            return toast("warning", "请先认领该会话 / Claim the session first")
+        option = {k: str(value.get(k) or "") for k in ("key", "source_id", "block_id", "chunk_id", "label",
+                                                         "knowledge_type")}
+        await self._followup(event, "use_entry", session.session_id, option=option, agent=operator)
+        return toast("success", "已发送给客户，并记住了这个问法 / Sent, and the wording is learned")
 
     async def solution(self, event: FeishuEvent, value: dict[str, Any]) -> dict[str, Any]:
         found = await self._agent_session(event, value)
@@ -221,23 +237,27 @@ class DeskFollowups:
             await self.desk.agents.after_return(session, update_agents=False)
         elif kind == "suggest":
             await self._suggest(session)
+        elif kind == "use_entry":
+            option = event.event.get("option")
+            if isinstance(option, dict):
+                await self.desk.agents.answer_with_entry(session.session_id, option,
+                                                         agent_id=str(event.event.get("agent", "")))
         else:
             log.warning("desk.followup_unknown", kind=kind)
 
     async def _suggest(self, session: Session) -> None:
-        history = await self.desk.sessions.history(session.session_id)
-        asked = [h["content"] for h in history if h.get("role") == "user" and h.get("kind") != "csat"]
-        query = asked[-1] if asked else session.summary
-        chunks = await self.desk.agents.recommend(query, top_k=3)
-        if chunks:
-            lines = [f"{i}. （{c['score']:.2f}，{c['source']}）{c['content'][:300]}" for i, c in enumerate(chunks, 1)]
-            text = f"推荐答案（针对“{query[:60]}”）：\n" + "\n".join(lines)
-        else:
-            text = f"知识库中没有找到与“{query[:60]}”相关的内容。"
-        text = mask_text(text)
-        if session.card_message_id:
-            await self.feishu.reply_text(session.card_message_id, text, reply_in_thread=True,
-                                         chat_id=self.agent_chat_id)
+        """The best knowledge for the whole conversation, as a card in the session's thread: each entry with
+        a "send to the customer" button that also teaches the bot the customer's wording."""
+        query, found = await self.desk.agents.recommend_for(session, top_k=3)
+        if not session.card_message_id:
+            return
+        if not found:
+            await self.feishu.reply_text(session.card_message_id,
+                                         mask_text(f"知识库中没有找到与“{query[:60]}”相关的内容。"),
+                                         reply_in_thread=True, chat_id=self.agent_chat_id)
+            return
+        await self.feishu.reply(session.card_message_id, "interactive", suggestion_thread_card(session, query, found),
+                                reply_in_thread=True, chat_id=self.agent_chat_id)
 
 
 class AgentThreadRelay:

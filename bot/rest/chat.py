@@ -44,7 +44,13 @@ class ChatRoutes:
     async def chat(self, request: web.Request) -> web.Response:
         body = await parse_body(request, ChatRequest)
         session = await self._session(body)
-        result = await self.desk.conversation.turn(session, body.message)
+        conversation = self.desk.conversation
+        if body.choice is not None:
+            result = await conversation.choose(session, body.choice)
+        elif body.helpful is not None:
+            result = await conversation.feedback(session, body.helpful)
+        else:
+            result = await conversation.turn(session, body.message or "")
         return dump(ChatResponse, _body(result))
 
     async def chat_stream(self, request: web.Request) -> web.StreamResponse:
@@ -62,7 +68,12 @@ class ChatRoutes:
                 await stream.send("token", {"content": delta})
 
         try:
-            result = await self.desk.conversation.turn(session, body.message, on_token=on_token)
+            if body.choice is not None:
+                result = await self.desk.conversation.choose(session, body.choice)
+            elif body.helpful is not None:
+                result = await self.desk.conversation.feedback(session, body.helpful)
+            else:
+                result = await self.desk.conversation.turn(session, body.message or "", on_token=on_token)
         except StoreUnavailable as exc:
             log.warning("rest.stream_store_unavailable", session_id=session.session_id, error=str(exc))
             await stream.send("error", {"code": "vector_store_unavailable",

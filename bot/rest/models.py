@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 # At least one non-space character (JSON Schema `pattern` is a search, like pydantic's).
 NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
@@ -44,11 +44,27 @@ class ErrorResponse(Out):
 # -- chat ------------------------------------------------------------------------------------------------
 
 class ChatRequest(Body):
-    message: Text4k = Field(description="What the customer wrote.", examples=["怎么申请退货？"])
+    message: Text4k | None = Field(None, description="What the customer wrote (or give `choice` or `helpful`).",
+                                   examples=["怎么申请退货？"])
+    choice: Ident | None = Field(None, description="The customer picked this did-you-mean option (a `key` of "
+                                                   "data.options): answered with that entry, and the wording they "
+                                                   "asked with is learned for it. Needs session_id.")
+    helpful: bool | None = Field(None, description="Feedback on the last direct answer (data.answer_entry): true "
+                                                   "= it answered me, false = not helpful (teaches, and offers "
+                                                   "other entries or a human). Needs session_id.")
     session_id: Ident | None = Field(None, description="Continue this session; omit to start a new one.")
     channel: Literal[CHANNELS] = Field("web", description="The customer's channel.")  # type: ignore[valid-type]
     user_id: Ident | None = Field(None, description="The customer's id in your system (new sessions only); "
                                                     "generated when omitted.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ChatRequest:
+        given = [name for name in ("message", "choice", "helpful") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of message, choice or helpful")
+        if given[0] != "message" and not self.session_id:
+            raise ValueError(f"{given[0]} needs the session_id of the conversation it belongs to")
+        return self
 
 
 class EscalationCard(Out):
@@ -68,6 +84,10 @@ class ChatData(Out):
     escalation_card: EscalationCard | None = None
     sources: list[dict[str, Any]] | None = None
     suggestions: list[str] | None = None
+    options: list[dict[str, Any]] | None = Field(None, description="The entries behind `suggestions`: "
+                                                                   "{key, label}; send a key back as `choice`.")
+    answer_entry: dict[str, Any] | None = Field(None, description="{key, label} of the entry a direct answer "
+                                                                  "came from; send `helpful` about it.")
 
 
 class ChatResponse(Out):

@@ -9,6 +9,7 @@ from bot.rest.agents import AgentRoutes
 from bot.rest.chat import ChatRoutes
 from bot.rest.docs_page import render_docs
 from bot.rest.knowledge import KnowledgeRoutes
+from bot.rest.learned import LearnedRoutes
 from bot.rest.middleware import api_key_middleware, error_middleware
 from bot.rest.monitor import MonitorRoutes
 from bot.rest.openapi import build_document
@@ -23,8 +24,8 @@ OPERATIONS = web.AppKey("rest_operations", list)
 
 
 def _areas(services: Services) -> tuple:
-    return (ChatRoutes(services), AgentRoutes(services), KnowledgeRoutes(services), MonitorRoutes(services),
-            PrivacyRoutes(services))
+    return (ChatRoutes(services), AgentRoutes(services), KnowledgeRoutes(services), LearnedRoutes(services),
+            MonitorRoutes(services), PrivacyRoutes(services))
 
 
 def rest_operations(services: Services) -> list[Operation]:

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import create_app
 from bot.services import Services
-from rag.answer import AnswerPolicy
+from rag.policy import AnswerPolicy
 from tests.integration.conftest import bot_settings
 from tests.integration.test_knowledge import FAQ
 
@@ -47,18 +47,43 @@ async def test_question_outside_the_knowledge_gets_an_honest_handover(bot, emula
     assert "人工客服" in reply["text"]
 
 
+def buttons(card_message: dict) -> dict[str, dict]:
+    """Visible label → callback value of every button on a card."""
+    found: dict[str, dict] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("tag") == "button":
+                found[node["text"]["content"]] = node["behaviors"][0]["value"]
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card_message["content"])
+    return found
+
+
 async def test_did_you_mean_card_and_a_click_answers_the_chosen_question(bot, emulator):
-    bot.knowledge.answerer.policy = AnswerPolicy(answer_similarity=0.999, suggest_similarity=0.5)
+    # Never confident enough to answer: whatever is plausible becomes a button.
+    bot.knowledge.answerer.policy = AnswerPolicy(answer_probability={"faq": 1.01, "passage": 1.01},
+                                                 suggest_probability=0.0)
     sent = await emulator.send_user_message("ou_cat", "退货")
     card_message = await reply_to(emulator, sent)
     assert card_message["msg_type"] == "interactive"
-    assert "怎么申请退货？" in json.dumps(card_message["content"], ensure_ascii=False)
+    offered = buttons(card_message)
+    assert "怎么申请退货？" in offered and offered["转人工"] == {"action": "human"}  # always a way to a human
     bot.knowledge.answerer.policy = AnswerPolicy()
-    clicked = await emulator.click_card(card_message["message_id"], "ou_cat",
-                                        {"action": "ask", "question": "怎么申请退货？"})
+    clicked = await emulator.click_card(card_message["message_id"], "ou_cat", offered["怎么申请退货？"])
     assert clicked["status"] == 200 and clicked["response"]["toast"]["content"] == "怎么申请退货？"
     answer = await reply_to(emulator, {"message_id": card_message["message_id"]})
     assert "7天内可无理由退货" in answer["text"]
+    assert {"👍 已解决", "👎 没有帮助"} <= set(buttons(answer))  # an answer card takes feedback
+    # The click taught the bot: the customer's wording is now a learned phrasing of the chosen entry.
+    [learned] = await bot.knowledge.learning.list("active")
+    assert learned.wording == "退货" and learned.entry.label == "怎么申请退货？"
+    assert learned.signals[0]["kind"] == "click"
 
 
 async def test_vector_store_down_retries_then_tells_the_customer_and_keeps_the_event(bot, emulator):

@@ -47,4 +47,9 @@ def test_eval_retrieval_prints_the_figures(tmp_path):
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["n"] == 3 and figures["hit@1"] == 1.0
-    assert {"hit@5", "mrr@10", "p50_ms", "p99_ms", "no_answer_recall", "false_no_answer", "config"} <= set(figures)
+    assert {"hit@5", "mrr@10", "p50_ms", "p99_ms", "answered_right", "answered_wrong", "suggested_with_gold",
+            "suggested_without_gold", "handed_over", "answer_precision", "oov_answered", "oov_suggested",
+            "oov_handed_over", "config"} <= set(figures)
+    covered = ("answered_right", "answered_wrong", "suggested_with_gold", "suggested_without_gold", "handed_over")
+    assert abs(sum(figures[k] for k in covered) - 1.0) < 1e-6  # every answerable query lands in one outcome
+    assert abs(figures["oov_answered"] + figures["oov_suggested"] + figures["oov_handed_over"] - 1.0) < 1e-6

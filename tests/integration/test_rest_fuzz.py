@@ -70,7 +70,7 @@ def fuzz(base_url: str, examples: int) -> dict[str, str]:
         names = [p.name for p in operation.path_parameters]
         for name in names:
             strategies += [operation.as_strategy(generation_mode=GenerationMode.POSITIVE,
-                                                 path_parameters={name: value}) for value in ids[name]]
+                                                 path_parameters={name: value}) for value in ids.get(name, [])]
         cases = st.one_of(strategies)
 
         @settings(max_examples=examples, deadline=None, database=None, derandomize=True,

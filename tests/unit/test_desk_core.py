@@ -81,11 +81,19 @@ async def test_history_is_bounded(redis_client):
 @pytest.mark.parametrize(("text", "intent"), [
     ("转人工", "human_request"), ("I want a human", "human_request"), ("你们太差了，我要投诉", "complaint"),
     ("你好", "chitchat"), ("谢谢！", "chitchat"), ("我的快递到哪了", "business_query"),
-    ("订单什么时候发货", "business_query"),
+    ("订单20241102002什么时候发货", "business_query"), ("订单什么时候发货", "faq"), ("付款后多久发货？", "faq"),
     ("20241102002", "business_query"), ("怎么申请退货", "faq"), ("发票怎么开", "faq"),
 ])
 def test_rule_intent(text, intent):
     assert rule_intent(text, HUMAN).name == intent
+
+
+def test_order_words_without_an_order_are_a_knowledge_question_first():
+    # "付款后多久发货？" is answered from knowledge when it can be; only then is it taken for one's own order.
+    assert rule_intent("付款后多久发货？", HUMAN).order_words
+    assert not rule_intent("怎么申请退货", HUMAN).order_words
+    assert rule_intent("我的订单 ORG-999999 找不到,需要紧急处理", HUMAN).urgent
+    assert rule_intent("我的订单 ORG-999999 找不到,需要紧急处理", HUMAN).name == "business_query"
 
 
 def test_strong_negative_and_entity_carry_over():
@@ -127,7 +135,7 @@ async def test_order_flow_asks_for_slots_then_looks_up(redis_client):
     flow = OrderFlow(DemoOrderBackend(), idle_s=60)
     session = await store.create("web", "cust-4")
     step = await flow.step(session, "我的快递到哪了")
-    assert step.active and "订单号" in step.reply and step.slots == {"problem": "我的快递到哪了"}
+    assert step.active and "订单号" in step.reply and step.slots == {"problem": "我的快递到哪了", "asks": 1}
     session.flow, session.slots = FLOW, step.slots
     step = await flow.step(session, "99999999999")  # not a mobile number pattern, unknown order
     assert step.failed and step.active and "没有找到" in step.reply
@@ -137,6 +145,26 @@ async def test_order_flow_asks_for_slots_then_looks_up(redis_client):
     session.flow_updated_at = 0
     assert flow.expired(session)
     assert (await flow.step(session, "取消")).active is False
+
+
+async def test_an_order_flow_that_cannot_progress_fails_and_ends(redis_client):
+    store = SessionStore(redis_client)
+    flow = OrderFlow(DemoOrderBackend(), idle_s=60)
+    session = await store.create("web", "cust-6")
+    session.flow, session.slots = FLOW, {"problem": "到哪了", "asks": 2}
+    step = await flow.step(session, "我不知道")  # asked twice already, still no number
+    assert step.failed and not step.active and "订单号" in step.reply
+    session.slots = {"problem": "到哪了"}
+    step = await flow.step(session, "我的订单 ORG-999999 找不到", repeated=False)
+    assert step.failed and step.active and "ORG-999999" in step.reply
+    session.slots = step.slots
+    step = await flow.step(session, "订单号 ORG-999998")
+    assert step.failed and not step.active  # the second unknown order ends the flow
+    session.flow, session.slots = FLOW, {"problem": "到哪了"}
+    assert (await flow.step(session, "到哪了", repeated=True)).failed  # the same message again
+    fresh = await store.create("web", "cust-7")
+    step = await flow.step(fresh, "什么时候到", known_order_id="20241102002")  # the conversation's order
+    assert step.resolved and "20241102002" in step.reply
 
 
 async def test_a_new_question_instead_of_the_order_number_leaves_the_flow(redis_client):

@@ -45,7 +45,7 @@ def test_every_api_route_is_documented_and_every_documented_route_exists(app):
     document = build_document(app[OPERATIONS])
     registered = registered_api_routes(app)
     assert registered and registered == documented_routes(document)
-    assert len(registered) == 20  # + GET knowledge/jobs/{job_id}, DELETE customers/{customer_id}
+    assert len(registered) == 24  # + jobs, customers, learned phrasings (list, approve, remove), teach
 
 
 def test_document_shape(app):
@@ -63,11 +63,13 @@ def test_document_shape(app):
             assert declared == set(_PARAM.findall(path))
             assert any(code.startswith("2") for code in op["responses"]), (method, path)
             assert {"401", "422"} <= set(op["responses"])
-            if method == "post" and path != "/api/v1/performance/cache/invalidate":
+            if method == "post" and path != "/api/v1/performance/cache/invalidate" and not path.endswith("/approve"):
                 assert "requestBody" in op, path
     chat = doc["paths"]["/api/v1/chat"]["post"]
     body = schemas[chat["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
-    assert body["required"] == ["message"] and body["additionalProperties"] is False
+    # message, choice (a did-you-mean pick) or helpful (feedback): exactly one, checked by the model
+    assert "required" not in body and body["additionalProperties"] is False
+    assert {"message", "choice", "helpful", "session_id"} <= set(body["properties"])
     recommend = schemas["RecommendRequest"]["properties"]["top_k"]
     assert (recommend["minimum"], recommend["maximum"]) == (1, 20)
     ingest = doc["paths"]["/api/v1/knowledge/ingest"]["post"]["requestBody"]["content"]
