@@ -74,8 +74,10 @@ class Screenshots:
         if self.folder:
             self.folder.mkdir(parents=True, exist_ok=True)
 
-    def take(self, page, name: str) -> None:
+    def take(self, page, name: str, *, without_toasts: bool = False) -> None:
         if self.folder:
+            if without_toasts:  # a small screen: the toasts would hide what the picture is about
+                page.evaluate("document.getElementById('toasts').replaceChildren()")
             page.wait_for_timeout(300)  # let the last toast or card finish drawing
             page.screenshot(path=str(self.folder / f"{name}.png"))
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import DESKTOP
+from tests.browser.conftest import DESKTOP, PHONE
 from tests.redis_server import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -198,6 +198,8 @@ def test_question_answer_did_you_mean_escalation_claim_relay_resolve_csat(page, 
     csat.get_by_role("button", name="⭐⭐⭐⭐⭐").click()
     csat.locator("[data-action=csat]").first.wait_for(state="detached")
     assert "⭐⭐⭐⭐⭐" in csat.inner_text()
+    page.set_viewport_size(PHONE)
+    screenshots.take(page, "simulator-phone", without_toasts=True)
 
 
 def test_two_agents_race_for_one_claim(browser, page, product: Product, screenshots):

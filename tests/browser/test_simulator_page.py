@@ -272,7 +272,7 @@ def _overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
-def test_desktop_and_phone_layouts(page, sim: Sim, screenshots):
+def test_desktop_and_phone_layouts(page, sim: Sim):
     sim.control("POST", "/chats", {"chat_id": "oc_agents", "name": "客服组", "members": ["ou_ann"],
                                    "names": {"ou_ann": "Ann"}})
     sim.control("POST", "/users/messages", {"open_id": "ou_layout", "text": "一条很长的消息" * 20})
@@ -298,4 +298,3 @@ def test_desktop_and_phone_layouts(page, sim: Sim, screenshots):
     page.keyboard.press("ArrowRight")
     assert page.locator(".conversation").is_visible()
     assert page.locator("#composer").bounding_box()["width"] > 200
-    screenshots.take(page, "simulator-phone")

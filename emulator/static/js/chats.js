@@ -76,7 +76,11 @@ export class ChatsPane {
       if (this.current?.draft && chat.chat_type === "p2p" && chat.p2p_open_id === this.current.draft) {
         this.current = { chatId: chat.chat_id };
         this.renderConversation();
-      } else if (change.chatId === this.current?.chatId) this.renderHeader();
+      } else if (change.chatId === this.current?.chatId) {
+        // drawn before the feed brought the chat (the create call returned first): draw it whole now
+        if (this.drawnWithChat) this.renderHeader();
+        else this.renderConversation();
+      }
       this.renderList();
     } else if (change.kind === "message" && change.chatId === this.current?.chatId) {
       const msg = this.store.messages.get(change.id);
@@ -214,6 +218,7 @@ export class ChatsPane {
     this.renderHeader();
     const chat = this.chat();
     const me = this.me();
+    this.drawnWithChat = Boolean(chat);
     const ol = el("ol", { class: "messages", "aria-live": "polite", "aria-label": t("pane_chats") });
     this.emptyNote = el("p", { class: "empty" }, t("empty_chat"));
     this.convo.append(el("div", { class: "scroll convo-scroll" }, this.emptyNote, ol));

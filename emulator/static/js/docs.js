@@ -57,7 +57,9 @@ export class DocsPane {
     if (!this.listEl) return;
     clear(this.listEl);
     const docs = [...this.store.docs.values()];
-    if (!this.docId || !this.store.docs.has(this.docId)) this.docId = docs[0]?.document_id || null;
+    // A doc just created may reach the page after the create call returns: wait for it rather than jump away.
+    const known = this.store.docs.has(this.docId) || this.docId === this.awaited;
+    if (!this.docId || !known) this.docId = docs[0]?.document_id || null;
     const items = el("ul", { class: "chatitems" }, docs.map((d) => {
       const button = el("button", { type: "button", class: "chatitem", "aria-current": d.document_id === this.docId
         ? "true" : null, "data-document-id": d.document_id }, d.title || d.document_id,
@@ -73,6 +75,7 @@ export class DocsPane {
       try {
         const doc = await api.createDoc(title.value.trim() || t("new_doc_default"), [{ type: "text", text: "" }]);
         title.value = "";
+        this.awaited = doc.document_id;
         this.open(doc.document_id);
       } catch (error) {
         errorToast(error);

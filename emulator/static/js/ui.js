@@ -141,6 +141,18 @@ export class MessageList {
     list.addEventListener("input", (e) => {
       if (e.target.name) e.target.dataset.touched = "1";
     });
+    // A list that owns its scroller stays at the newest message when the screen changes size (a phone
+    // turned, a pane shown again) unless the reader had scrolled up.
+    const scroller = list.closest(".scroll");
+    if (scroller && typeof ResizeObserver === "function") {
+      this.pinned = true;
+      scroller.addEventListener("scroll", () => {
+        this.pinned = this.nearBottom();
+      });
+      new ResizeObserver(() => {
+        if (this.pinned) this.scrollToBottom();
+      }).observe(scroller);
+    }
   }
 
   nearBottom() {
