@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 FLAG_STAMP := $(VENV)/.installed-flag
 
-.PHONY: run test install install-flag lint bench clean
+.PHONY: run test install install-flag lint bench clean screenshots
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -37,6 +37,10 @@ test: $(FLAG_STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# The README's pictures of the simulator page, retaken by the Chromium tests (needs Debian's chromium).
+screenshots: $(STAMP)
+	LARKDESK_SCREENSHOTS=docs/img $(VENV)/bin/pytest tests/browser -q
 
 bench: $(STAMP)
 	$(PY) benchmarks/ingress.py

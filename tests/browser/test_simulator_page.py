@@ -87,8 +87,16 @@ def open_page(page, sim: Sim, query: str = "") -> None:
 
 
 def test_messages_arrive_live_in_both_languages_and_the_keyboard_sends(page, sim: Sim):
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
     open_page(page, sim, "?chat=ou_kb")
     page.evaluate("window.__sameDocument = true")
+    # no polling: once loaded, an idle page sends nothing (its one stream stays open)
+    page.wait_for_timeout(300)
+    loaded = len(requests)
+    assert sum(url.endswith("/_emulator/stream") for url in requests) == 1
+    page.wait_for_timeout(1500)
+    assert requests[loaded:] == []
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert page.get_by_role("tab", name="客服组").first.is_visible()
 
