@@ -16,7 +16,7 @@ from bot.app import create_app
 from bot.services import Services
 from desk.privacy import audit_trail
 from observability.logging import configure_logging
-from tests.hostile.pii_scan import MESSAGES, PHONE, leaks, redis_leaks
+from tests.hostile.pii_scan import MESSAGES, PHONE, leaks, lookalikes, redis_leaks
 from tests.integration.conftest import ADMIN, AGENT_CHAT, AGENTS, bot_settings
 from tests.integration.test_knowledge import FAQ
 from tests.openai_chat_server import ChatRequest, OpenAIChatServer
@@ -113,7 +113,8 @@ async def test_a_conversation_full_of_personal_numbers_leaves_none_unmasked(emul
         agent_group = emulator.bot_messages(AGENT_CHAT)
         assert len(agent_group) >= 3 and leaks(json.dumps(agent_group, ensure_ascii=False)) == []
         prompts = "\n".join(r.text for r in llm.requests)
-        assert "138****5678" in prompts and leaks(prompts) == []  # the numbers reached the model masked only
+        assert "138****5678" in prompts  # the numbers reached the model masked only
+        assert leaks(prompts) == [] and lookalikes(prompts) == []
         logged = capsys.readouterr().err
         assert "conversation.turn" in logged and leaks(logged) == []
         # What was masked is still useful: agents see the shape of what the customer wrote.
