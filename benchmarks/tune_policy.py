@@ -90,10 +90,21 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50)
 
 
 def fit_family(rows: list[tuple[dict[str, float], int]], names: list[str]) -> FamilyModel:
+    """Every feature is evidence for the entry, so no weight may be negative: a feature the data gives a negative
+    weight (noise, e.g. near-duplicate FAQ entries sharing every word) is dropped and the rest refitted."""
     x = np.array([[r[k] for k in names] for r, _ in rows])
     y = np.array([label for _, label in rows], dtype=float)
     means, scales = x.mean(axis=0), x.std(axis=0) + 1e-9
-    weights, intercept = fit_logistic((x - means) / scales, y)
+    z = (x - means) / scales
+    keep = list(range(len(names)))
+    while True:
+        weights, intercept = fit_logistic(z[:, keep], y)
+        if (weights >= 0).all():
+            break
+        keep.pop(int(np.argmin(weights)))
+    full = np.zeros(len(names))
+    full[keep] = weights
+    weights = full
     return FamilyModel(round(intercept, 4), {k: round(float(v), 4) for k, v in zip(names, weights, strict=True)},
                        {k: round(float(v), 5) for k, v in zip(names, means, strict=True)},
                        {k: round(float(v), 5) for k, v in zip(names, scales, strict=True)})

@@ -6,6 +6,7 @@ Claim is one compare-and-set (desk/sessions.py): of any number of simultaneous c
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from observability.metrics import CLAIMS, CSAT_SCORES, RESOLUTIONS
 log = structlog.get_logger("desk.agents")
 
 _SUGGEST_TURNS = 4  # the customer's recent questions that "Suggest answer" searches
+_HUMAN_REQUEST = re.compile(r"转人工|人工客服|找人工|真人|human|agent", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -146,20 +148,24 @@ class AgentDesk:
         return [self._recommendation(c) for c in (await self.retriever.search(query, top_k=top_k)).candidates[:top_k]]
 
     async def recommend_for(self, session: Session, top_k: int = 3) -> tuple[str, list[dict[str, Any]]]:
-        """Knowledge for the whole conversation: each of the customer's recent questions and all of them
-        together are searched, each entry keeps its best score. Returns (what was searched, entries)."""
+        """Knowledge for the whole conversation: the customer's recent questions read together, then each on
+        its own, newest first; each reading contributes its best entries in turn. Returns (what was searched,
+        entries)."""
         history = await self.sessions.history(session.session_id)
         asked = [str(h["content"]) for h in history
                  if h.get("role") == "user" and h.get("kind") not in ("csat", "feedback")
-                 and not str(h.get("content", "")).startswith("[")][-_SUGGEST_TURNS:]
-        queries = list(dict.fromkeys([*asked, " ".join(asked)])) if asked else [session.summary]
-        best: dict[str, Any] = {}
-        for query in (q for q in queries if q.strip()):
-            for cand in (await self.retriever.search(query, top_k=top_k)).candidates[:top_k]:
-                if cand.key not in best or cand.score > best[cand.key].score:
-                    best[cand.key] = cand
-        ranked = sorted(best.values(), key=lambda c: c.score, reverse=True)[:top_k]
-        return " / ".join(asked) or session.summary, [self._recommendation(c) for c in ranked]
+                 and not str(h.get("content", "")).startswith("[") and not _HUMAN_REQUEST.search(str(h["content"]))
+                 ][-_SUGGEST_TURNS:]
+        readings = list(dict.fromkeys([" ".join(asked), *reversed(asked)])) if asked else [session.summary]
+        found: list[list[Any]] = []
+        for query in (q for q in readings if q.strip()):
+            found.append((await self.retriever.search(query, top_k=top_k)).candidates[:top_k])
+        picked: dict[str, Any] = {}
+        for rank in range(top_k):
+            for candidates in found:
+                if rank < len(candidates):
+                    picked.setdefault(candidates[rank].key, candidates[rank])
+        return " / ".join(asked) or session.summary, [self._recommendation(c) for c in list(picked.values())[:top_k]]
 
     @staticmethod
     def _recommendation(cand: Any) -> dict[str, Any]:
@@ -172,15 +178,24 @@ class AgentDesk:
 
     async def teach(self, session_id: str, option: dict[str, Any], *, agent_id: str) -> int:
         """An agent says this entry answers the customer: the wordings the bot could not answer in this
-        conversation become learned phrasings of it. Returns how many wordings were taught."""
+        conversation (and the last one it answered with another entry) become learned phrasings of it.
+        Elliptical wordings ("还能退吗") mean nothing alone and are not learned. Returns how many were taught."""
         if self.learning is None or self.contexts is None or not option.get("key"):
             return 0
         from desk.conversation import entry_ref
+        from desk.intent import FOLLOW_UP
+        from rag.normalize import cache_key_text
 
         session = await self.sessions.get(session_id)
         ctx = await self.contexts.load(session_id)
+        wordings = list(ctx.unanswered)
+        answered = ctx.answered.get("wording")
+        if answered and (ctx.answered.get("entry") or {}).get("key") != option.get("key"):
+            wordings.append(str(answered))  # the bot answered it with something else: a correction
         taught = 0
-        for wording in ctx.unanswered:
+        for wording in dict.fromkeys(wordings):
+            if FOLLOW_UP.search(wording) or len(cache_key_text(wording)) <= 4:
+                continue
             if await self.learning.signal(wording, entry_ref(option), "agent", agent_id or "agent",
                                           customer=session.customer_id):
                 taught += 1

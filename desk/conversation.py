@@ -19,7 +19,7 @@ from desk.business import extract_order_id
 from desk.context import ContextStore, TurnContext
 from desk.escalation import Escalation, EscalationPolicy
 from desk.hours import WorkingHours
-from desk.intent import Intent, IntentRecognizer
+from desk.intent import FOLLOW_UP, Intent, IntentRecognizer
 from desk.order_flow import FLOW, OrderFlow
 from desk.ports import Notifiers
 from desk.sessions import Session, SessionStore, TransitionRefused
@@ -216,25 +216,30 @@ class Conversation:
         answer = await self.answerer.answer(question, on_token=on_token, deadline=deadline)
         record_answer_steps(trace, answer.timings_ms, cached=answer.cached)
         topic = ctx.recent_topic()
-        if answer.decision == "answer" or not topic or cache_key_text(topic) == cache_key_text(text):
+        elliptical = bool(FOLLOW_UP.search(text)) or len(cache_key_text(text)) <= 6  # "那电子的呢"
+        if not topic or cache_key_text(topic) == cache_key_text(text) or (answer.decision == "answer"
+                                                                           and not elliptical):
             return answer
         combined = await self.answerer.answer(f"{topic} {text}", deadline=deadline)
         already = (ctx.answered.get("entry") or {}).get("key")
-        if combined.entry and combined.entry.get("key") == already:
-            return answer
-        if _DECISION_RANK[combined.decision] > _DECISION_RANK[answer.decision] or (
-                combined.decision == answer.decision and combined.confidence > answer.confidence + 0.1):
+        if combined.entry and combined.entry.get("key") == already and not elliptical:
+            return answer  # a new question, not the last one again
+        combined.question = text  # what the customer asked: what a click or feedback teaches
+        if (elliptical and combined.decision != "escalate") or \
+                _DECISION_RANK[combined.decision] > _DECISION_RANK[answer.decision]:
             trace.set(combined_with_topic=True)
-            combined.question = text  # what the customer asked: what a click or feedback teaches
             return combined
+        if answer.decision == "suggest" and combined.options:  # both readings among the buttons, context first
+            answer.options = _interleave(combined.options, answer.options, len(answer.options))
+            answer.suggestions = [o["label"] for o in answer.options]
         return answer
 
     async def _answer(self, session: Session, text: str, history: list[dict[str, Any]], intent: Intent,
                       ctx: TurnContext, trace: Trace, on_token: TokenSink | None, prefix: str, deadline: float,
                       repeated: bool, *, only_direct: bool = False) -> TurnResult | None:
-        """`only_direct`: return None unless knowledge answers outright (the caller has another way)."""
+        """`only_direct`: return None when knowledge has nothing to offer (the caller has another way)."""
         answer = await self._search(text, history, ctx, trace, None if only_direct else on_token, deadline)
-        if only_direct and answer.decision != "answer":
+        if only_direct and answer.decision == "escalate":
             return None
         if answer.decision == "answer" and not repeated:
             ctx.answered = {"wording": mask_text(text)[:200], "entry": answer.entry or {},
@@ -423,6 +428,16 @@ class Conversation:
         log.info("conversation.escalated", session_id=session.session_id, reason=escalation.reason,
                  priority=escalation.priority, summary=mask_text(summary))
         return TurnResult(session, reply, intent or session.intent, "handover", escalation=escalation)
+
+
+def _interleave(first: list[dict[str, Any]], second: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for pair in zip(first, second, strict=False):
+        for option in pair:
+            out.setdefault(str(option.get("key")), option)
+    for option in (*first, *second):
+        out.setdefault(str(option.get("key")), option)
+    return list(out.values())[: max(limit, 1)]
 
 
 def entry_ref(option: dict[str, Any]) -> EntryRef:

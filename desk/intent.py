@@ -51,7 +51,7 @@ _CHITCHAT = re.compile(
     re.IGNORECASE,
 )
 # A follow-up that leans on what was said before ("and when does it arrive?").
-_FOLLOW_UP = re.compile(r"(它|这个|那个|这单|那单|该订单|呢|还有|那么|\bit\b|\bthat\b|\bthis one\b)", re.IGNORECASE)
+FOLLOW_UP = re.compile(r"(它|这个|那个|这单|那单|该订单|呢|还有|那么|\bit\b|\bthat\b|\bthis one\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,6 @@ def carry_entities(text: str, earlier: Sequence[dict[str, Any]]) -> str:
         return text
     for entry in reversed(earlier):
         order_id = extract_order_id(str(entry.get("content", "")))
-        if order_id and (_FOLLOW_UP.search(text) or len(text) <= 12):
+        if order_id and (FOLLOW_UP.search(text) or len(text) <= 12):
             return f"订单{order_id} {text}"
     return text

@@ -22,7 +22,7 @@ from config.messages import t
 from observability.masking import mask_text
 from observability.metrics import ANSWERS
 from rag.cache import AnswerCache
-from rag.policy import AnswerPolicy, Verdict
+from rag.policy import AnswerPolicy, Verdict, family_of
 from rag.retrieval import Candidate, RetrievalResult, Retriever
 
 log = structlog.get_logger("rag.answer")
@@ -155,7 +155,12 @@ class Answerer:
                 verdict = Verdict("answer", verdict.probability, chosen, verdict.family, verdict.suggestions,
                                   verdict.features, "llm_chose")
         if verdict.decision == "escalate" or verdict.chosen is None:
-            return self._handover(question, verdict.probability, verdict.reason or "low_confidence", sources)
+            handover = self._handover(question, verdict.probability, verdict.reason or "low_confidence", sources)
+            if verdict.chosen is not None:  # what it would have offered: a conversation may combine readings
+                handover.options = [option_of(c) for c in [verdict.chosen, *candidates][: self.policy.suggestions]
+                                    if c.dense >= self.policy.min_dense[family_of(c)]]
+                handover.options = list({o["key"]: o for o in handover.options}.values())
+            return handover
         if verdict.decision == "suggest":
             options = [option_of(c) for c in verdict.suggestions]
             return Answer(question, t("did_you_mean", self.language), "suggest", verdict.probability, verdict.reason,

@@ -181,6 +181,9 @@ class RecommendedChunk(Out):
     content: str
     score: float
     source: str
+    option: dict[str, Any] | None = Field(None, description="The knowledge entry (key, source_id, block_id, "
+                                                            "chunk_id, label, knowledge_type): send it as `entry` to "
+                                                            "/teach when it answers the customer.")
 
 
 class RecommendResponse(Out):

@@ -13,11 +13,11 @@ from config.settings import EmulatorDefaults
 from feishu import FeishuClient
 from feishu.events import FeishuEvent
 from rag.answer import Answerer
-from rag.policy import AnswerPolicy
 from rag.cache import AnswerCache, KnowledgeVersion
 from rag.generate import AnswerGenerator
 from rag.llm import LLMClient
 from rag.milvus import MilvusConnection
+from rag.policy import AnswerPolicy
 from rag.retrieval import Retriever
 from rag.store import KnowledgeStore
 from sync.knowledge import KnowledgeBase, QualityRejected
