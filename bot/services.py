@@ -42,6 +42,8 @@ class Services:
             chat_qps=settings.feishu_chat_qps,
             app_qps=settings.feishu_app_qps,
             max_retries=settings.feishu_max_retries,
+            # Feishu counts per app: with a Redis server every process of the app shares one window.
+            redis=redis if settings.redis_url else None,
         )
         return cls(
             settings=settings,
@@ -54,11 +56,12 @@ class Services:
                 dead_stream=settings.queue_dead_letter_stream,
                 dedup_ttl_s=settings.dedup_ttl_s,
                 max_attempts=settings.queue_max_attempts,
+                lane_ttl_ms=settings.lane_ttl_ms,
             ),
             registry=HandlerRegistry(),
             milvus=milvus,
             knowledge=knowledge,
-            docsync=DocSync(feishu, knowledge.kb, settings.data_dir, debounce_s=settings.sync_debounce_s),
+            docsync=DocSync(feishu, knowledge.kb, settings.data_dir, debounce_s=settings.sync_debounce_s, redis=redis),
             desk=Desk.build(settings, redis, knowledge),
         )
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+
 import fakeredis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -38,3 +44,25 @@ def server_client(url: str) -> aioredis.Redis:
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError, BrokenPipeError],
     )
+
+
+_RELEASE_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+@contextlib.asynccontextmanager
+async def redis_lock(redis: aioredis.Redis, key: str, *, ttl_s: float = 60.0, wait_s: float = 60.0,
+                     poll_s: float = 0.05) -> AsyncIterator[None]:
+    """One holder at a time across processes (SET NX with a time to live, released only by its holder).
+
+    Raises TimeoutError when the lock stays taken for `wait_s`."""
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + wait_s
+    while not await redis.set(key, token, nx=True, px=int(ttl_s * 1000)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{key} is held by another process")
+        await asyncio.sleep(poll_s)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            await redis.eval(_RELEASE_LUA, 1, key, token)

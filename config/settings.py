@@ -134,6 +134,12 @@ class Settings(BaseSettings):
     # >0 (needs REDIS_URL): `larkdesk serve` only acknowledges callbacks and runs this many `larkdesk worker`
     # processes at a lower CPU priority, so answering never delays an acknowledgement.
     worker_processes: int = 0
+    # Production on several hosts: `false` makes `serve` a front that only acknowledges while `larkdesk worker`
+    # services (any number, anywhere) answer; its /readyz then needs a worker heartbeat in Redis.
+    run_workers: bool = True
+    worker_health_port: int = 0  # >0: `larkdesk worker` serves /healthz, /readyz and /metrics on this port
+    worker_restart_max_backoff_s: float = 30.0  # a dying worker process is restarted after 1 s, doubling to this
+    lane_ttl_ms: int = 600_000  # a chat's lane outlives a lost owner this long, then the next event runs
 
     # Hostile input: JSON limits (webhook and REST), bounded ingest (each limit refuses a file with 413/422 naming it)
     api_max_json_bytes: int = 1024 * 1024  # REST JSON bodies; larger → 413

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import lark_oapi as lark
+import redis.asyncio as aioredis
 import structlog
 from lark_oapi.core.enum import AccessTokenType, HttpMethod
 from lark_oapi.core.token.manager import TokenManager
@@ -22,7 +23,7 @@ from feishu.errors import (
     FeishuAPIError,
     FeishuRateLimited,
 )
-from feishu.ratelimit import KeyedRateLimiter
+from feishu.ratelimit import KeyedRateLimiter, SharedRateLimiter
 from feishu.transport import PooledTransport
 from observability.metrics import FEISHU_CALLS, FEISHU_LATENCY
 
@@ -49,7 +50,9 @@ class FeishuClient:
         chat_qps: int = 5,
         app_qps: int = 50,
         max_retries: int = 4,
+        redis: aioredis.Redis | None = None,
     ) -> None:
+        """`redis`: count the per-chat and per-app limits in Redis, shared by every process of the app."""
         self._sdk = (
             lark.Client.builder()
             .app_id(app_id)
@@ -62,8 +65,11 @@ class FeishuClient:
         )
         self.app_id = app_id
         self._token_lock = asyncio.Lock()
-        self._chat_limiter = KeyedRateLimiter(chat_qps, slack_s=0.05)
-        self._app_limiter = KeyedRateLimiter(app_qps)
+        self._chat_limiter: KeyedRateLimiter | SharedRateLimiter = KeyedRateLimiter(chat_qps, slack_s=0.05)
+        self._app_limiter: KeyedRateLimiter | SharedRateLimiter = KeyedRateLimiter(app_qps)
+        if redis is not None:
+            self._chat_limiter = SharedRateLimiter(redis, f"{app_id}:chat", chat_qps, slack_s=0.05)
+            self._app_limiter = SharedRateLimiter(redis, f"{app_id}:app", app_qps)
         self._max_retries = max_retries
         self._bot_open_id = ""
         self._transport = PooledTransport(timeout_s)
