@@ -15,11 +15,12 @@ from bot.longconn import LongConnection
 from bot.rest import mount_rest_api
 from bot.services import Services
 from bot.startup import reconcile_scheduler, warm_knowledge
+from bot.supervision import Supervisor
 from bot.wiring import register_default_handlers
 from bot.workers import WorkerPool
 from config.settings import Settings
 from feishu.verify import CallbackVerifier
-from observability.health import add_health_routes
+from observability.health import ReadinessCheck, add_health_routes
 from observability.langfuse import LangfuseTracer, set_tracer
 from observability.masking import configure_sensitive_words
 
@@ -27,6 +28,7 @@ log = structlog.get_logger("bot.app")
 
 SERVICES = web.AppKey("services", Services)
 WORKERS = web.AppKey("workers", WorkerPool)
+SUPERVISOR = web.AppKey("supervisor", Supervisor)
 
 
 def create_app(
@@ -36,9 +38,13 @@ def create_app(
     services: Services | None = None,
     run_workers: bool = True,
     owns_knowledge: bool = True,
+    workers_check: ReadinessCheck | None = None,
 ) -> web.Application:
     """`owns_knowledge=False`: an acknowledge-only front whose worker processes own the vector store (a Milvus
-    Lite file admits one process), so it neither opens the store nor loads knowledge."""
+    Lite file admits one process), so it neither opens the store nor loads knowledge.
+
+    `/readyz` is not ready while no worker can answer: the in-process pool's loops, else `workers_check`
+    (the worker processes `serve` supervises), else a worker heartbeat in Redis (workers on other hosts)."""
     configure_sensitive_words(settings.sensitive_words.split(","))
     services = services or Services.build(settings, redis=redis)
     if not services.registry.event_types:
@@ -55,10 +61,9 @@ def create_app(
     )
     app.router.add_post("/feishu/events", ingress.handle)
     app.router.add_post("/feishu/cards", ingress.handle)
-    checks = {"redis": services.redis.ping}
+    checks: dict[str, ReadinessCheck] = {"redis": services.redis.ping}
     if owns_knowledge:
         checks["vector_store"] = services.milvus.ping
-    add_health_routes(app, checks)
     mount_rest_api(app, services)  # /api/v1 (X-API-Key), /openapi.json, /docs
 
     workers = WorkerPool(
@@ -69,6 +74,20 @@ def create_app(
         retry_backoff_ms=settings.queue_retry_backoff_ms,
     )
     app[WORKERS] = workers
+
+    async def pool_alive() -> None:
+        if not workers.alive:
+            raise RuntimeError("the worker pool is not running")
+
+    async def remote_workers_alive() -> None:
+        within_ms = int(workers.heartbeat_interval_s * 3000) + 2000
+        if await services.queue.live_consumers(within_ms) == 0:
+            raise RuntimeError("no worker has reported in")
+
+    checks["workers"] = pool_alive if run_workers else (workers_check or remote_workers_alive)
+    add_health_routes(app, checks)
+    supervisor = Supervisor()
+    app[SUPERVISOR] = supervisor
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         background: list[asyncio.Task] = []
@@ -84,12 +103,17 @@ def create_app(
             except Exception as exc:  # /readyz reports it; the bot still acks and queues events
                 log.error("app.vector_store_unavailable", uri=services.milvus.uri, error=str(exc))
             scheduler.start()
+            supervisor.watch("scheduler", lambda: scheduler.running, _restart_scheduler(scheduler))
         longconn = LongConnection(settings, intake) if settings.feishu_event_mode == "websocket" else None
         if longconn is not None:
             await longconn.start()
+            supervisor.watch("longconn", lambda: longconn.alive, longconn.restart)
         if run_workers:
             await workers.start()
+            supervisor.watch("worker_pool", lambda: workers.alive, _restart_pool(workers))
+        await supervisor.start()
         yield
+        await supervisor.stop()
         if scheduler.running:
             scheduler.shutdown(wait=False)
         for task in background:
@@ -108,3 +132,18 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def _restart_scheduler(scheduler):
+    async def restart() -> None:
+        scheduler.start()
+
+    return restart
+
+
+def _restart_pool(workers: WorkerPool):
+    async def restart() -> None:
+        await workers.stop(drain_timeout_s=5)
+        await workers.start()
+
+    return restart

@@ -7,13 +7,13 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 
 import structlog
 
+from bot.processes import WorkerProcesses
 from config.settings import EmulatorDefaults, Settings, get_settings
 from observability.logging import configure_logging
 
@@ -52,6 +52,7 @@ async def _serve(settings: Settings) -> None:
     from aiohttp import web
 
     from bot.app import create_app
+    from rag.milvus import is_local, milvus_uri
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -81,49 +82,54 @@ async def _serve(settings: Settings) -> None:
     split = settings.worker_processes > 0 and bool(settings.redis_url)
     if settings.worker_processes > 0 and not split:
         log.warning("serve.worker_processes_ignored", reason="needs REDIS_URL (the embedded Redis is in-process)")
-    app = create_app(settings, run_workers=not split, owns_knowledge=not split)
+    front_only = split or (not settings.run_workers and bool(settings.redis_url))
+    if not settings.run_workers and not settings.redis_url:
+        log.warning("serve.run_workers_ignored", reason="needs REDIS_URL (the embedded Redis is in-process)")
+    processes = WorkerProcesses(settings, settings.worker_processes) if split else None
+    # A Milvus Lite file admits one process (the workers own it); a Milvus server is shared by every process.
+    owns_knowledge = not front_only or not is_local(milvus_uri(settings))
+    app = create_app(settings, run_workers=not front_only, owns_knowledge=owns_knowledge,
+                     workers_check=processes.ready if processes is not None else None)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
-    workers = [_spawn_worker(settings) for _ in range(settings.worker_processes if split else 0)]
+    if processes is not None:
+        await processes.start()
     log.info("serve.listening", url=settings.public_base_url, mode=settings.feishu_event_mode,
-             worker_processes=len(workers))
+             worker_processes=settings.worker_processes if split else 0, front_only=front_only)
     try:
         await stop.wait()
     finally:
         log.info("serve.stopping")
-        for proc in workers:
-            proc.terminate()
-        for proc in workers:
-            await asyncio.to_thread(proc.wait, 60)
+        if processes is not None:
+            await processes.stop()
         await runner.cleanup()
         if emulator is not None:
             await emulator.stop()
 
 
-def _spawn_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    """A `larkdesk worker` with this server's settings (the emulator wiring included), at lower priority."""
-    env = {**os.environ, **{name.upper(): (str(value).lower() if isinstance(value, bool) else str(value))
-                            for name, value in settings.model_dump().items()}}
-    return subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=env, preexec_fn=lambda: os.nice(5))
-
-
 async def _work(settings: Settings) -> None:
-    """Workers without an HTTP listener: the same app lifecycle (store, knowledge, scheduler, worker pool)."""
+    """Workers without the webhook: the same app lifecycle (store, knowledge, scheduler, worker pool); with
+    WORKER_HEALTH_PORT, /healthz, /readyz and /metrics on that port for probes and Prometheus."""
     from aiohttp import web
 
     from bot.app import create_app
+    from bot.processes import watch_parent
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(create_app(settings), handle_signals=False)
-    await runner.setup()  # runs the lifecycle: nothing listens
-    log.info("worker.started", pid=os.getpid())
+    runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
+    await runner.setup()  # runs the lifecycle
+    if settings.worker_health_port:
+        await web.TCPSite(runner, settings.host, settings.worker_health_port).start()
+    parent = asyncio.create_task(watch_parent(stop), name="worker.parent_watch")
+    log.info("worker.started", pid=os.getpid(), health_port=settings.worker_health_port or None)
     try:
         await stop.wait()
     finally:
+        parent.cancel()
         await runner.cleanup()
 
 
@@ -160,7 +166,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     """Post a message as a Feishu user through the emulator and print the bot's reply."""
     import httpx
 
-    base = args.emulator.rstrip("/")
+    settings = get_settings()
+    base = (args.emulator or f"http://{settings.emulator_host}:{settings.emulator_port}").rstrip("/")
     body = {"open_id": args.open_id, "text": args.text, "chat_type": "group" if args.group else "p2p",
             "mention_bot": args.group}
     with httpx.Client(timeout=30) as http:
@@ -278,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     send = sub.add_parser("send", help="send the bot a message as a Feishu user, through the emulator")
     send.add_argument("text")
-    send.add_argument("--emulator", default="http://127.0.0.1:9000")
+    send.add_argument("--emulator", default=None,
+                      help="emulator base URL (default: http://EMULATOR_HOST:EMULATOR_PORT from the settings)")
     send.add_argument("--open-id", default="ou_demo_user")
     send.add_argument("--group", action="store_true", help="post in a group, @-mentioning the bot")
     send.add_argument("--timeout", type=float, default=15.0)

@@ -210,6 +210,18 @@ class LongConnection:
     def connected(self) -> bool:
         return self._thread.connected
 
+    @property
+    def alive(self) -> bool:
+        """The SDK thread runs (it reconnects by itself; a thread that ended needs a restart)."""
+        thread = self._thread._thread
+        return thread is not None and thread.is_alive()
+
+    async def restart(self) -> None:
+        """A fresh SDK thread in place of one that ended (the supervisor calls this)."""
+        await self._thread.stop()
+        self._thread = SdkThread(self._build_client)
+        await self._thread.start()
+
     def _build_client(self) -> lark.ws.Client:
         s = self.settings
         level = getattr(lark.LogLevel, s.log_level.upper(), lark.LogLevel.INFO)

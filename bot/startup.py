@@ -7,7 +7,9 @@ from pathlib import Path
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.leases import once_per_period
 from bot.services import Services
+from config.redis import redis_lock
 from desk.sla import SlaWatcher
 
 log = structlog.get_logger("bot.startup")
@@ -49,22 +51,28 @@ async def subscribe_configured_docs(services: Services) -> int:
 
 
 async def warm_knowledge(services: Services) -> None:
-    """In order: the sample knowledge base (only into an empty store), then the configured Feishu docs."""
-    if services.settings.sample_kb:
-        await load_sample_kb(services)
-    if services.settings.feishu_sync_docs:
-        await subscribe_configured_docs(services)
+    """In order: the sample knowledge base (only into an empty store), then the configured Feishu docs.
+    One process at a time (a Redis lock): processes that start together do not ingest the same files twice."""
+    async with redis_lock(services.redis, "larkdesk:lock:warm_knowledge", ttl_s=900, wait_s=900, poll_s=0.5):
+        if services.settings.sample_kb:
+            await load_sample_kb(services)
+        if services.settings.feishu_sync_docs:
+            await subscribe_configured_docs(services)
+        # Docs deleted while the bot was down (a previous run's demo doc included) leave the knowledge now.
+        await services.docsync.reconcile()
 
 
 def reconcile_scheduler(services: Services) -> AsyncIOScheduler:
     """Re-checks every subscribed Feishu doc on an interval (catches missed edit events and deletions), and
-    re-alerts pending desk sessions past their SLA."""
-    settings = services.settings
+    re-alerts pending desk sessions past their SLA. Every process schedules both; a Redis lease per period
+    makes each run once per period across all of them."""
+    settings, redis = services.settings, services.redis
     scheduler = AsyncIOScheduler()
-    scheduler.add_job(services.docsync.reconcile, "interval", seconds=settings.sync_reconcile_interval_s,
-                      id="docsync.reconcile", max_instances=1, coalesce=True)
-    scheduler.add_job(sla_watcher(services).run_once, "interval", seconds=settings.desk_sla_check_interval_s,
-                      id="desk.sla", max_instances=1, coalesce=True)
+    reconcile_s, sla_s = settings.sync_reconcile_interval_s, settings.desk_sla_check_interval_s
+    scheduler.add_job(once_per_period(redis, "docsync.reconcile", reconcile_s, services.docsync.reconcile),
+                      "interval", seconds=reconcile_s, id="docsync.reconcile", max_instances=1, coalesce=True)
+    scheduler.add_job(once_per_period(redis, "desk.sla", sla_s, sla_watcher(services).run_once),
+                      "interval", seconds=sla_s, id="desk.sla", max_instances=1, coalesce=True)
     return scheduler
 
 

@@ -270,10 +270,9 @@ class DocSync:
             try:
                 reports.append(await self.sync_document(sub.document_id))
             except FeishuAPIError as exc:
-                if exc.code in _DOC_NOT_FOUND:
+                if exc.code in _DOC_NOT_FOUND:  # gone while nobody listened: its knowledge and subscription go
                     await self.kb.delete_source(source_id_for(sub.document_id))
-                    sub.status = "deleted"
-                    await self.subs.put(sub)
+                    await self.subs.remove(sub.document_id)
                     log.info("sync.reconcile_removed", document_id=sub.document_id)
                 else:
                     log.warning("sync.reconcile_failed", document_id=sub.document_id, code=exc.code)

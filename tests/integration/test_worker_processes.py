@@ -38,7 +38,7 @@ def test_front_acks_and_a_worker_process_answers(tmp_path, real_redis_url):
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz")
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz").json()
-        assert ready["checks"] == {"redis": "ok"}  # the front leaves the vector store to its worker
+        assert ready["checks"] == {"redis": "ok", "workers": "ok"}  # the front leaves the vector store to its worker
         emulator = f"http://127.0.0.1:{emulator_port}"
         sent = httpx.post(f"{emulator}/_emulator/users/messages", json={"open_id": "ou_w", "text": "你好"}).json()
         deadline = time.monotonic() + 60
