@@ -19,6 +19,12 @@ MAX_REPLACEMENT_RATIO = 0.02  # U+FFFD: bytes that failed to decode
 MAX_CONTROL_RATIO = 0.02
 MAX_MOJIBAKE_RATIO = 0.02  # UTF-8 read as Latin-1/cp1252: "Ã©", "â€™", "Ã¤"
 MIN_READABLE_RATIO = 0.5  # CJK + kana + Hangul + ASCII letters/digits among the non-punctuation characters
+MAX_OPAQUE_RATIO = 0.5  # share of the text in long tokens that are encoded data, not words (base64, hex, keys)
+MIN_OPAQUE_TOKEN = 16
+
+# A run of base64/hex/URL-safe characters with no space: a word, a number, or encoded data.
+_TOKEN = re.compile(rf"[A-Za-z0-9+/=_\-]{{{MIN_OPAQUE_TOKEN},}}")
+_WORDLIKE = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
 
 # A UTF-8 lead byte (0xC2–0xF4) shown as Latin-1/cp1252, followed by a continuation byte (0x80–0xBF) shown the
 # same way: the signature of text decoded with the wrong codec.
@@ -52,6 +58,17 @@ def _is_punct_or_symbol(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "PSZ"
 
 
+def _opaque(token: str) -> bool:
+    """Encoded data rather than language: mixes digits with letters, or upper with lower case mid-token,
+    the way base64, hex digests and keys do (order numbers are digits only; words are letters only)."""
+    if token.isdigit() or _WORDLIKE.fullmatch(token):
+        return False
+    has_digit = any(c.isdigit() for c in token)
+    has_upper = any(c.isupper() for c in token[1:])
+    has_lower = any(c.islower() for c in token)
+    return (has_digit and (has_upper or has_lower)) or (has_upper and has_lower) or any(c in "+/=" for c in token)
+
+
 def text_stats(text: str) -> dict[str, int]:
     visible = [ch for ch in text if not ch.isspace()]
     body = [ch for ch in visible if not _is_punct_or_symbol(ch)]  # table pipes and bullets do not count
@@ -63,6 +80,7 @@ def text_stats(text: str) -> dict[str, int]:
         "replacement": text.count("\ufffd"),
         "control": sum(1 for ch in text if unicodedata.category(ch) in ("Cc", "Co", "Cs") and ch not in "\n\r\t"),
         "mojibake": len(_MOJIBAKE.findall(text)),
+        "opaque": sum(len(tok) for tok in _TOKEN.findall(text) if _opaque(tok)),
     }
 
 
@@ -83,6 +101,10 @@ def validate_text(text: str, min_chars: int = MIN_MEANINGFUL_CHARS) -> QualityRe
     if stats["meaningful"] < min_chars:
         return QualityReport(False, f"near-empty: only {stats['meaningful']} letters or digits (at least "
                                     f"{min_chars} needed)", stats)
+    if stats["opaque"] / stats["chars"] > MAX_OPAQUE_RATIO:
+        share = stats["opaque"] / stats["chars"]
+        return QualityReport(False, f"not language: {share:.0%} of the text is encoded data (base64, hex or keys "
+                                    "without spaces); index the decoded document instead", stats)
     if stats["body"] and stats["readable"] / stats["body"] < MIN_READABLE_RATIO:
         share = stats["readable"] / stats["body"]
         return QualityReport(False, f"garbled: only {share:.0%} of the characters are Chinese, Japanese, Korean or "
