@@ -219,6 +219,7 @@ def test_card_clicks_send_signed_callbacks_and_show_the_answer(page, sim: Sim):
     sim.receiver.card_response = answer
     open_page(page, sim, "?chat=ou_click")
     page.get_by_label("意见").fill("送货很快")
+    page.get_by_label("意见").press("Enter")  # Enter in a field does not submit the form (as in Feishu)
     page.locator(".pane-chats select[name=topic]").select_option("refund")
     # keyboard: the collapsed panel opens with Enter, its button fires with Enter
     page.locator(".pane-chats summary", has_text="更多").focus()
@@ -233,6 +234,7 @@ def test_card_clicks_send_signed_callbacks_and_show_the_answer(page, sim: Sim):
 
     # what arrived is what Feishu sends: signed and encrypted (the SDK checked both), operator, form values
     mute, submit = sim.events("card.action.trigger", 2)
+    assert len(sim.receiver.of_type("card.action.trigger")) == 2
     assert mute["data"].event.action.value == {"action": "mute"}
     event = submit["data"].event
     assert event.operator.open_id == "ou_click"

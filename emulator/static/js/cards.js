@@ -74,6 +74,10 @@ export function behaviorsOf(el) {
   return out;
 }
 
+function noSubmit(event) {
+  event.preventDefault();
+}
+
 function dataAction(value) {
   return value && typeof value === "object" && typeof value.action === "string" ? value.action : null;
 }
@@ -219,7 +223,8 @@ export function element(el, ctx, form = null) {
       return button(el, ctx, form);
     case "form": {
       const name = el.name || id || "form";
-      return h("form", { class: "card-form", "data-form": name, "data-element-id": id },
+      // Enter in a field never submits (as in Feishu): only the form's submit button sends it
+      return h("form", { class: "card-form", "data-form": name, "data-element-id": id, onsubmit: noSubmit },
         children(el.elements, ctx, name));
     }
     case "input":
