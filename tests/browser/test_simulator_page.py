@@ -244,6 +244,46 @@ def test_card_clicks_send_signed_callbacks_and_show_the_answer(page, sim: Sim):
         "data-message-id")
 
 
+def test_a_live_card_update_keeps_what_the_agent_was_typing(page, sim: Sim):
+    sim.control("POST", "/chats", {"chat_id": "oc_agents", "name": "客服组", "members": ["ou_ann"],
+                                   "names": {"ou_ann": "Ann"}})
+
+    def card(waited: int) -> str:
+        return json.dumps({"schema": "2.0", "config": {"update_multi": True},
+                           "header": {"title": {"tag": "plain_text", "content": f"已等待 {waited} 分钟"}},
+                           "body": {"elements": [{"tag": "form", "name": "f", "elements": [
+                               {"tag": "input", "name": "note",
+                                "placeholder": {"tag": "plain_text", "content": "备注"}},
+                               {"tag": "button", "name": "ok", "text": {"tag": "plain_text", "content": "解决"},
+                                "form_action_type": "submit",
+                                "behaviors": [{"type": "callback", "value": {"action": "resolve"}}]}]}]}},
+                          ensure_ascii=False)
+
+    sent = sim.api("POST", "/open-apis/im/v1/messages?receive_id_type=chat_id",
+                   {"receive_id": "oc_agents", "msg_type": "interactive", "content": card(1)})
+    open_page(page, sim, "?as=ou_ann")
+    agents = page.locator(".side-agents")
+    agents.get_by_label("备注").fill("已补发，单号 SF123")
+    reply = agents.get_by_label("以 Ann 身份在话题中回复")
+    reply.fill("稍等，我查一下")
+    agents.get_by_label("备注").focus()
+    # the SLA job redraws the card while the agent types
+    sim.api("PATCH", f"/open-apis/im/v1/messages/{sent['message_id']}", {"content": card(5)})
+    agents.locator(".card-title", has_text="已等待 5 分钟").wait_for()
+    assert agents.get_by_label("备注").input_value() == "已补发，单号 SF123"
+    assert page.evaluate("document.activeElement.name") == "note"
+    assert reply.input_value() == "稍等，我查一下"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the form's submit button, reached by keyboard
+    [click] = sim.events("card.action.trigger")
+    assert click["data"].event.action.form_value == {"note": "已补发，单号 SF123"}
+    assert click["data"].event.operator.open_id == "ou_ann"
+    reply.press("Enter")
+    agents.locator(".thread-list .msg", has_text="稍等，我查一下").wait_for()
+    [posted] = sim.events("im.message.receive_v1")
+    assert posted["data"].event.message.root_id == sent["message_id"]
+
+
 def test_the_docs_pane_edits_a_doc_and_save_emits_the_drive_event(page, sim: Sim):
     open_page(page, sim, "?pane=docs")
     page.get_by_label("文档标题").first.fill("会员手册")
