@@ -84,7 +84,7 @@ def test_page_modules_pass_their_node_tests(tmp_path):
     fixtures.write_text(json.dumps(card_fixtures(), ensure_ascii=False), encoding="utf-8")
     tests = sorted(str(p) for p in JS_TESTS.glob("*.test.mjs"))
     assert len(tests) >= 3
-    done = subprocess.run([node, "--test", "--test-reporter=tap", *tests], capture_output=True, text=True, timeout=120, check=False,
-                          env={**os.environ, "CARD_FIXTURES": str(fixtures)})
+    done = subprocess.run([node, "--test", "--test-reporter=tap", *tests], capture_output=True, text=True,
+                          timeout=120, check=False, env={**os.environ, "CARD_FIXTURES": str(fixtures)})
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert "# fail 0" in done.stdout
