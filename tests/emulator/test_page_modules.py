@@ -4,7 +4,6 @@ own functions, for every state an agent or a customer sees, and handed to the JS
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -39,15 +38,6 @@ def _session(state: str) -> Session:
 QUESTIONS = ["退货运费谁承担？", "退款多久到账？", "怎么申请退货？"]
 
 
-def _suggestion_card() -> dict:
-    # The answer policy's rework (issue 9) passes entries with keys instead of bare questions: build the card
-    # with whichever signature the handler has, so the renderer is tested on the card the bot sends today.
-    first = next(iter(inspect.signature(customer.suggestion_card).parameters))
-    if first == "options":
-        return customer.suggestion_card([{"label": q, "key": f"faq-{i}"} for i, q in enumerate(QUESTIONS)], "zh-CN")
-    return customer.suggestion_card(QUESTIONS, "zh-CN")
-
-
 def card_fixtures() -> dict:
     reviews = [SimpleNamespace(question="发票抬头*写错*了", solution="在订单详情重开 <发票>", review_id="rv_1",
                                submitted_by="ou_agent_ann"),
@@ -55,10 +45,8 @@ def card_fixtures() -> dict:
                                submitted_by="ou_agent_bob")]
     closed = streaming_card("已经说完了。")
     closed["config"]["streaming_mode"] = False
-    extra = {}
-    if hasattr(customer, "answer_card"):  # answers with "this answered me / not helpful" (issue 9)
-        extra["answer"] = customer.answer_card("可以。在申请售后时选择**上门取件**。", "zh-CN")
-    return extra | {
+    return {
+        "answer": customer.answer_card("可以。在申请售后时选择**上门取件**。", "zh-CN"),
         "pending": session_card(_session("pending"), HISTORY),
         "claimed": session_card(_session("claimed"), HISTORY),
         "resolved": session_card(_session("resolved"), HISTORY),
@@ -67,7 +55,8 @@ def card_fixtures() -> dict:
         "csat_done": csat_done_card(4, title="感谢您的评价！"),
         "review": review_card(reviews),
         "review_empty": review_card([]),
-        "suggestions": _suggestion_card(),
+        "suggestions": customer.suggestion_card([{"label": q, "key": f"faq-{i}"} for i, q in enumerate(QUESTIONS)],
+                                                "zh-CN"),
         "questions": QUESTIONS,
         "streaming": streaming_card("正在为您查询"),
         "streaming_closed": closed,
