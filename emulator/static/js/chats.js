@@ -172,7 +172,7 @@ export class ChatsPane {
         const chat = await api.createGroup({ name: `${label || who} · ${t("groups")}`,
           members: [who, this.store.config.bot_open_id], names: label ? { [who]: label } : undefined });
         this.senders.set(chat.chat_id, who);
-        this.select({ chatId: chat.chat_id });
+        this.select({ chatId: chat.chat_id, openId: who });
       } catch (error) {
         errorToast(error);
       }
