@@ -163,10 +163,13 @@ def _child(request_path: str) -> int:
     request = json.loads(Path(request_path).read_text(encoding="utf-8"))
     limits = IngestLimits(**request["limits"])
     memory = limits.parse_max_memory_bytes
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     # A backstop if the parent died: CPU seconds, a little past the wall-clock limit the parent enforces.
     cpu = int(limits.parse_timeout_s) + 5
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    for which, value in ((resource.RLIMIT_AS, (memory, memory)), (resource.RLIMIT_CPU, (cpu, cpu + 5))):
+        try:
+            resource.setrlimit(which, value)
+        except (ValueError, OSError) as exc:  # e.g. macOS refuses RLIMIT_AS: the time limit still holds
+            print(f"parse_process: cannot set limit {which}: {exc}", file=sys.stderr)
     result = Path(request["result"])
     try:
         from sync.parsers import parse_file

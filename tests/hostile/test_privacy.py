@@ -10,6 +10,7 @@ import json
 import logging
 
 import pytest
+import structlog
 from aiohttp.test_utils import TestServer
 
 from bot.app import create_app
@@ -94,7 +95,8 @@ async def conversation_full_of_personal_numbers(emulator, services) -> tuple[str
 
 async def test_a_conversation_full_of_personal_numbers_leaves_none_unmasked(emulator, tmp_path, redis_client, llm,
                                                                             capsys):
-    configure_logging("DEBUG", "json")
+    configure_logging("DEBUG", "json")  # the product's log set-up, masking processor included...
+    structlog.configure(cache_logger_on_first_use=False)  # ...without caching loggers other tests reconfigure
     services, server = await start(emulator, tmp_path, redis_client, llm)
     api = JsonClient(str(server.make_url("")).rstrip("/"))
     try:
@@ -123,6 +125,7 @@ async def test_a_conversation_full_of_personal_numbers_leaves_none_unmasked(emul
         assert any("110105************" in h["content"] for h in history)
     finally:
         logging.getLogger().handlers.clear()
+        structlog.reset_defaults()
         await api.close()
         await server.close()
 
