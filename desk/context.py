@@ -64,7 +64,7 @@ class TurnContext:
 
     def note_message(self, text: str) -> bool:
         """Remember the message; True when it repeats the previous one (width, case and punctuation aside)."""
-        key = cache_key_text(text)
+        key = cache_key_text(mask_text(text))
         repeated = bool(key) and key == self.last_text
         self.repeats = self.repeats + 1 if repeated else 0
         self.last_text = key[:200]

@@ -142,7 +142,8 @@ class Conversation:
     async def _turn(self, session: Session, text: str, trace: Trace, on_token: TokenSink | None) -> TurnResult:
         sid = session.session_id
         deadline = asyncio.get_running_loop().time() + self.turn_budget_s
-        if session.state == "resolved":  # a new question after a resolution starts over with the bot
+        starts_over = session.state == "resolved"
+        if starts_over:  # a new question after a resolution starts over with the bot, and a new context
             session = await self.sessions.transition(sid, "bot", agent_id="", agent_name="", failed_attempts=0,
                                                      flow="", slots={}, escalate_reason="")
         history = await self.sessions.append(sid, "user", text, read_back=_CONTEXT_MESSAGES)
@@ -151,7 +152,7 @@ class Conversation:
                 await self.notifiers.customer_message(session, text)
             return TurnResult(session, "", session.intent or "human_request", "relayed")
 
-        ctx = await self.contexts.load(sid)
+        ctx = TurnContext() if starts_over else await self.contexts.load(sid)
         repeated = ctx.note_message(text)
         with trace.step("recognize_intent"):
             intent = await self.recognizer.recognize(text, history[:-1], budget_s=_left(deadline))
@@ -205,10 +206,11 @@ class Conversation:
     # -- steps --------------------------------------------------------------------------------------------
 
     async def _search(self, text: str, history: list[dict[str, Any]], ctx: TurnContext, trace: Trace,
-                      on_token: TokenSink | None, deadline: float) -> Any:
-        """The answer to `text`; when that is not a confident answer and the conversation has a topic, the
-        answer to the follow-up read together with the topic, if that is more confident (and not the answer
-        the customer already got)."""
+                      on_token: TokenSink | None, deadline: float) -> tuple[Any, str]:
+        """The answer to `text`, and the wording that found it. Without a model to rewrite follow-ups, when that
+        is not a confident answer (or the text leans on what came before: "那澳门呢") and the conversation has a
+        topic, the follow-up is also read together with the topic: that reading wins when it does better (or,
+        for an elliptical follow-up, when it finds anything); otherwise both readings share the buttons."""
         with trace.step("rewrite_query"):
             question = await self.recognizer.rewrite(text, history[:-1], budget_s=_left(deadline))
         if question != text:
@@ -217,35 +219,40 @@ class Conversation:
         record_answer_steps(trace, answer.timings_ms, cached=answer.cached)
         topic = ctx.recent_topic()
         elliptical = bool(FOLLOW_UP.search(text)) or len(cache_key_text(text)) <= 6  # "那电子的呢"
-        if not topic or cache_key_text(topic) == cache_key_text(text) or (answer.decision == "answer"
-                                                                           and not elliptical):
-            return answer
-        combined = await self.answerer.answer(f"{topic} {text}", deadline=deadline)
+        if (not topic or cache_key_text(topic) == cache_key_text(text)
+                or (answer.decision == "answer" and not elliptical)
+                or (self.recognizer.llm is not None and question != text)  # the model already read it in context
+                or "stream_first_token" in answer.timings_ms):  # already streamed to the customer
+            return answer, text
+        reading = f"{topic} {text}"
+        combined = await self.answerer.answer(reading, deadline=deadline)
         already = (ctx.answered.get("entry") or {}).get("key")
         if combined.entry and combined.entry.get("key") == already and not elliptical:
-            return answer  # a new question, not the last one again
-        combined.question = text  # what the customer asked: what a click or feedback teaches
+            return answer, text  # a new question, not the last one again
         if (elliptical and combined.decision != "escalate") or \
                 _DECISION_RANK[combined.decision] > _DECISION_RANK[answer.decision]:
             trace.set(combined_with_topic=True)
-            return combined
+            return combined, reading
         if answer.decision == "suggest" and combined.options:  # both readings among the buttons, context first
             answer.options = _interleave(combined.options, answer.options, len(answer.options))
             answer.suggestions = [o["label"] for o in answer.options]
-        return answer
+        return answer, text
 
     async def _answer(self, session: Session, text: str, history: list[dict[str, Any]], intent: Intent,
                       ctx: TurnContext, trace: Trace, on_token: TokenSink | None, prefix: str, deadline: float,
                       repeated: bool, *, only_direct: bool = False) -> TurnResult | None:
         """`only_direct`: return None when knowledge has nothing to offer (the caller has another way)."""
-        answer = await self._search(text, history, ctx, trace, None if only_direct else on_token, deadline)
+        answer, wording = await self._search(text, history, ctx, trace, None if only_direct else on_token,
+                                             deadline)
         if only_direct and answer.decision == "escalate":
             return None
+        # What a click or feedback teaches: the customer's words, or the reading with the topic that found it.
+        wording = mask_text(wording)[:200]
+        own_reading = wording == mask_text(text)[:200]
         if answer.decision == "answer" and not repeated:
-            ctx.answered = {"wording": mask_text(text)[:200], "entry": answer.entry or {},
-                            "alternatives": [], "at": time.time()}
+            ctx.answered = {"wording": wording, "entry": answer.entry or {}, "alternatives": [], "at": time.time()}
             ctx.offer = {}
-            if not answer.question or answer.question == text:
+            if own_reading:  # a follow-up read with the topic keeps that topic
                 ctx.set_topic(text)
             await self._set_failed(session, 0)
             result = await self._reply(session, prefix + answer.text, intent, "answer", sources=answer.sources,
@@ -264,8 +271,9 @@ class Conversation:
             result.sources = answer.sources
             return result
         if answer.decision == "suggest":
-            ctx.offer = {"wording": mask_text(text)[:200], "options": answer.options, "at": time.time()}
-            ctx.set_topic(text)
+            ctx.offer = {"wording": wording, "options": answer.options, "at": time.time()}
+            if own_reading:
+                ctx.set_topic(text)
             result = await self._reply(session, prefix + answer.text, intent, "suggest", sources=answer.sources,
                                        suggestions=answer.suggestions)
             result.options = answer.options
