@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 FLAG_STAMP := $(VENV)/.installed-flag
 
-.PHONY: run test install install-flag lint bench clean screenshots
+.PHONY: run test install install-flag lint bench bench-quick clean screenshots
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -46,6 +46,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/ingress.py
 	$(PY) benchmarks/freshness.py
 	$(PY) benchmarks/retrieval_scale.py
+	$(PY) benchmarks/chaos.py
+
+# Every benchmark's short mode (seconds each; CI runs them through tests/reliability/test_benchmarks_quick.py).
+bench-quick: $(STAMP)
+	for b in ingress desk freshness chat_api retrieval_scale chaos; do $(PY) benchmarks/$$b.py --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
