@@ -156,8 +156,11 @@ async def test_redis_down_answers_503_so_feishu_retries(bot):
 
 async def test_health_ready_and_metrics(bot):
     assert (await bot.get("/healthz")).status == 200
+    alone = await bot.get("/readyz")  # a front whose workers run elsewhere: none has reported in yet
+    assert alone.status == 503 and "no worker" in (await alone.json())["checks"]["workers"]
+    await bot.app[SERVICES].queue.touch("worker-elsewhere", [])  # a worker's heartbeat
     ready = await bot.get("/readyz")
     assert ready.status == 200, await ready.text()
-    assert (await ready.json())["checks"] == {"redis": "ok", "vector_store": "ok"}
+    assert (await ready.json())["checks"] == {"redis": "ok", "vector_store": "ok", "workers": "ok"}
     metrics = await (await bot.get("/metrics")).text()
     assert "larkdesk_ingress_requests_total" in metrics
