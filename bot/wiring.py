@@ -9,6 +9,7 @@ from bot.handlers.customer import CHANNEL, CustomerResponder, WelcomeAndMenu
 from bot.handlers.desk import FOLLOWUP_EVENT, AgentThreadRelay, DeskCardActions, DeskFollowups
 from bot.handlers.knowledge import ASK_EVENT, CUSTOMER_ACTIONS, ask_action, ask_handler
 from bot.handlers.messages import MessageHandler, echo_responder
+from bot.members import MEMBER_EVENTS, SharedChatMembers
 from bot.services import Services
 
 
@@ -16,7 +17,12 @@ def register_default_handlers(services: Services) -> CardActionRouter:
     settings, registry, desk, feishu = services.settings, services.registry, services.desk, services.feishu
     language = settings.bot_language
     agent_chat = settings.feishu_agent_chat_id
-    directory = AgentDirectory(feishu, agent_chat, settings.agent_ids)
+    # Members come through Redis (shared by every process, dropped when Feishu reports a change); each process
+    # keeps them only a couple of seconds, so all processes judge a click the same way.
+    members = SharedChatMembers(feishu, services.redis)
+    directory = AgentDirectory(members, agent_chat, settings.agent_ids, ttl_s=2)  # type: ignore[arg-type]
+    for event_type in MEMBER_EVENTS:
+        registry.add_event(event_type, members.on_member_event)
     desk.notifiers.add(FeishuAgentGroup(feishu, desk.sessions, agent_chat, language))
     desk.channels.add(CHANNEL, FeishuCustomers(feishu, language))
 

@@ -76,3 +76,30 @@ async def test_an_answer_computed_while_the_knowledge_changed_is_not_cached(redi
     assert await cache.get("怎么退货") is None
     await cache.put("怎么退货", {"text": "new answer"})  # looked up at version 1, stored under it
     assert await cache.get("怎么退货") == {"text": "new answer"}
+
+
+class CountingFeishu:
+    def __init__(self, members: list[str]) -> None:
+        self.members = members
+        self.calls = 0
+
+    async def chat_members(self, chat_id: str) -> list[dict[str, str]]:
+        self.calls += 1
+        return [{"open_id": m, "name": m} for m in self.members]
+
+
+async def test_every_process_judges_agents_by_one_member_list(redis_client):
+    from bot.agent_group import AgentDirectory
+    from bot.members import SharedChatMembers
+    from feishu.events import FeishuEvent
+
+    feishu = CountingFeishu(["ou_ann"])
+    a = AgentDirectory(SharedChatMembers(feishu, redis_client), "oc_agents", ttl_s=0.2)
+    b = AgentDirectory(SharedChatMembers(feishu, redis_client), "oc_agents", ttl_s=0.2)
+    assert await a.is_agent("ou_ann") and await b.is_agent("ou_ann")
+    assert feishu.calls == 1  # the second process read the list the first one fetched
+    feishu.members = ["ou_bob"]  # Ann leaves, Bob joins; Feishu tells one process
+    await SharedChatMembers(feishu, redis_client).on_member_event(
+        FeishuEvent("e1", "im.chat.member.user.deleted_v1", {"event": {"chat_id": "oc_agents"}}))
+    await asyncio.sleep(0.25)
+    assert not await a.is_agent("ou_ann") and await b.is_agent("ou_bob")
