@@ -318,7 +318,7 @@ async def main_async(args: argparse.Namespace) -> dict:
             "OMP_NUM_THREADS": "1", "SAMPLE_KB": "false", "FEISHU_SYNC_DOCS": doc["document_id"],
             "LLM_BASE_URL": llm.server.base_url, "LLM_API_KEY": "chaos-key", "LLM_MODEL": "test-model",
             "LLM_GROUNDEDNESS_CHECK": "false", "FEISHU_STREAM_REPLIES": "false", "CACHE_ENABLED": "false",
-            "QUEUE_RECLAIM_IDLE_MS": "3000", "QUEUE_RETRY_BACKOFF_MS": "1000", "DESK_WORKING_HOURS": "",
+            "QUEUE_RECLAIM_IDLE_MS": "3000", "DESK_WORKING_HOURS": "",
             "WORKER_CONCURRENCY": "64", "SYNC_DEBOUNCE_S": "0.2"}  # LLM waits are I/O: many turns at once
     ports = {name: free_port() for name in ("front", "front2", "serve", "worker")}
     python = [sys.executable, "-m", "bot"]
