@@ -74,12 +74,16 @@ def test_a_passage_that_answers_beats_a_generic_faq_entry():
     assert verdict.family == "passage" and verdict.chosen.key == "pet"
 
 
-def test_a_learned_phrasing_that_matches_almost_exactly_is_confirmed_evidence():
-    learned = faq("a", "下单后多久发货", 0.99)
+def test_a_learned_phrasing_wins_through_its_own_similarity_and_margin():
+    learned = faq("a", "下单后多久发货", 0.995, bm25=10, bm25_rank=1)
     learned.learned = True
-    rival = faq("b", "预售商品什么时候发货", 0.985)
-    verdict = AnswerPolicy().judge("付款后多久发货", [learned, rival])
+    verdict = AnswerPolicy().judge("付款后多久发货", [learned, faq("b", "预售商品什么时候发货", 0.95)])
     assert verdict.decision == "answer" and verdict.chosen is learned
+    # A near tie stays a question, learned or not: a customer's click is not a licence to guess.
+    close = faq("a", "下单后多久发货", 0.975)
+    close.learned = True
+    rival = faq("b", "预售商品什么时候发货", 0.972)
+    assert AnswerPolicy().judge("付款后多久发货", [close, rival]).decision == "suggest"
 
 
 def test_outcomes_and_shares():
