@@ -61,6 +61,8 @@ def kb_files(folder: Path, synthetic: int) -> list[Path]:
         path = folder / f"{doc['doc_id']}.md"
         path.write_text(doc["text"], "utf-8")
         files.append(path)
+    if not synthetic:
+        return files
     synthetic_path = folder / "synthetic_faq.jsonl"
     synthetic_path.write_text(synthetic_faq(synthetic), "utf-8")
     return [*files, synthetic_path]
@@ -73,10 +75,26 @@ async def ingest(http: aiohttp.ClientSession, base: str, files: list[Path]) -> i
         form.add_field("file", path.read_bytes(), filename=path.name)
         async with http.post(f"{base}/api/v1/knowledge/ingest", data=form) as response:
             body = await response.json()
-            if response.status != 201:
-                raise RuntimeError(f"ingest {path.name}: {response.status} {body}")
-            chunks += body["chunk_count"]
+            status = response.status
+        if status == 202:  # a large upload is written in the background: poll its job
+            body = await wait_job(http, base, body["job_id"])
+        elif status != 201:
+            raise RuntimeError(f"ingest {path.name}: {status} {body}")
+        chunks += body["chunk_count"]
     return chunks
+
+
+async def wait_job(http: aiohttp.ClientSession, base: str, job_id: str, timeout_s: float = 1800) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        async with http.get(f"{base}/api/v1/knowledge/jobs/{job_id}") as response:
+            job = await response.json()
+        if job["status"] == "done":
+            return job["result"]
+        if job["status"] == "failed":
+            raise RuntimeError(f"ingest job {job_id} failed: {job.get('error')}")
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"ingest job {job_id} still running after {timeout_s:.0f} s")
 
 
 async def load(http: aiohttp.ClientSession, base: str, queries: list[str], concurrency: int,
