@@ -55,7 +55,8 @@ def create_app(
 
     intake = EventIntake(services.queue, services.registry, callback_timeout_s=settings.callback_timeout_s)
     ingress = Ingress(
-        CallbackVerifier(settings.feishu_verification_token, settings.feishu_encrypt_key, settings.event_max_skew_s),
+        CallbackVerifier(settings.feishu_verification_token, settings.feishu_encrypt_key, settings.event_max_skew_s,
+                         max_body_bytes=settings.event_max_body_bytes, max_json_depth=settings.json_max_depth),
         intake,
         max_body_bytes=settings.event_max_body_bytes,
     )

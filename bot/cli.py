@@ -31,6 +31,7 @@ DEMO_DOC_BLOCKS = [
 ]
 
 
+DEMO_DOC_ID = "doxcnLarkdeskDemoHandbook01"
 DEMO_AGENT = "ou_agent_demo"  # a member of the emulator's agent group, to claim escalations as
 
 
@@ -70,7 +71,8 @@ async def _serve(settings: Settings) -> None:
         agents = {DEMO_AGENT: "Demo Agent", EmulatorDefaults.admin_open_id: "Admin"}
         emulator.create_group(settings.feishu_agent_chat_id, "客服组 Agents (demo)", members=list(agents),
                               names=agents)
-        demo = emulator.create_doc("售后服务手册（演示）", DEMO_DOC_BLOCKS)
+        # One fixed id: every restart syncs the same doc (a new id each time kept old copies in knowledge).
+        demo = emulator.create_doc("售后服务手册（演示）", DEMO_DOC_BLOCKS, document_id=DEMO_DOC_ID)
         settings = settings.model_copy(update={"feishu_sync_docs": ",".join(
             x for x in (settings.feishu_sync_docs, demo["document_id"]) if x)})
         log.info("serve.demo_doc", document_id=demo["document_id"],

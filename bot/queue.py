@@ -21,6 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from feishu.events import FeishuEvent
+from observability.masking import mask_text, mask_value
 
 # Marks every dedup key and adds the entry in one step, so a crash between the two can neither lose an
 # event (marked but never queued) nor queue it twice.
@@ -317,8 +318,10 @@ class EventQueue:
                              args=[*base, "retry", _parked_form(event, event.attempt + 1),
                                    max(1, int(retry_in_s * 1000))])
             return False
+        # Kept for inspection without expiry: the customer's words in it are masked like any stored text.
+        payload = json.dumps(mask_value(event.payload), ensure_ascii=False, separators=(",", ":"))
         dead = {"entry_id": event.entry_id, "type": event.event_type, "event_id": event.event_id,
-                "payload": event.dumps(), "error": error[:2000], "attempts": str(event.attempt),
+                "payload": payload, "error": mask_text(error[:2000]), "attempts": str(event.attempt),
                 "ts": str(int(time.time() * 1000))}
         await self._fail(keys=[self.stream, self.dead_stream],
                          args=[*base, "dead", *[x for pair in dead.items() for x in pair]])

@@ -15,6 +15,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "handover_human": "好的，正在为您转接人工客服，请稍候，客服接入后会在这里回复您。",
         "handover_complaint": "非常抱歉给您带来不好的体验，已为您优先转接人工客服处理，请稍候。",
         "handover_failed": "抱歉，我暂时无法解决您的问题，已为您转接人工客服，请稍候。",
+        "handover_knowledge_unavailable": "抱歉，知识库暂时无法查询，已为您转接人工客服，请稍候。",
         "agents_away": "当前为非工作时间，人工客服将于 {when} 上线，届时会第一时间回复您。",
         "agent_joined": "客服{agent}已接入，请问有什么可以帮您？",
         "returned_to_bot": "人工服务已结束，接下来由智能助手为您服务。",
@@ -55,6 +56,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "handover_human": "Sure, connecting you to a human agent. Please wait; the agent will reply here.",
         "handover_complaint": "We're very sorry about your experience. An agent will take this over first thing.",
         "handover_failed": "Sorry, I can't solve this one. I'm handing you over to a human agent; please wait.",
+        "handover_knowledge_unavailable": "Sorry, the knowledge base can't be reached right now. A human agent "
+                                          "will help you; please wait.",
         "agents_away": "Our agents are offline now and will be back at {when}; they will reply to you first thing.",
         "agent_joined": "Agent {agent} has joined. How can I help you?",
         "returned_to_bot": "The agent has finished; the assistant will help you from here.",

@@ -20,7 +20,7 @@ from observability.masking import mask_text
 PRIORITY_LABEL = {"urgent": "🔴 紧急 urgent", "high": "🟠 高 high", "normal": "🔵 普通 normal", "info": "⚪ 低 info"}
 PRIORITY_TEMPLATE = {"urgent": "red", "high": "orange", "normal": "blue", "info": "grey"}
 REASON_LABEL = {"human_request": "客户要求人工", "complaint": "投诉/负面情绪", "failed_answers": "多次未能解答",
-                "no_answer": "知识库无答案", "menu": "菜单转人工"}
+                "no_answer": "知识库无答案", "menu": "菜单转人工", "knowledge_unavailable": "知识库暂不可用"}
 ROLE_LABEL = {"user": "客户", "assistant": "机器人", "agent": "客服", "system": "系统"}
 _ZONE = ZoneInfo("Asia/Shanghai")
 

@@ -30,13 +30,15 @@ from observability.metrics import ESCALATIONS, TURNS
 from observability.traces import Trace, TraceStore
 from rag.answer import TokenSink
 from rag.learning import EntryRef
+from rag.milvus import StoreUnavailable
 from rag.normalize import cache_key_text
 from rag.retrieval import Candidate, entry_key
 
 log = structlog.get_logger("desk.conversation")
 
 
-_HANDOVER_TEXT = {"human_request": "handover_human", "menu": "handover_human", "complaint": "handover_complaint"}
+_HANDOVER_TEXT = {"human_request": "handover_human", "menu": "handover_human", "complaint": "handover_complaint",
+                  "knowledge_unavailable": "handover_knowledge_unavailable"}
 _CONTEXT_MESSAGES = 8  # recent messages intent and rewrite look at
 _CHITCHAT_THANKS = ("谢", "thank", "thx")
 _CHITCHAT_BYE = ("再见", "拜拜", "bye")
@@ -242,8 +244,15 @@ class Conversation:
                       ctx: TurnContext, trace: Trace, on_token: TokenSink | None, prefix: str, deadline: float,
                       repeated: bool, *, only_direct: bool = False) -> TurnResult | None:
         """`only_direct`: return None when knowledge has nothing to offer (the caller has another way)."""
-        answer, wording = await self._search(text, history, ctx, trace, None if only_direct else on_token,
-                                             deadline)
+        try:
+            answer, wording = await self._search(text, history, ctx, trace, None if only_direct else on_token,
+                                                 deadline)
+        except StoreUnavailable as exc:  # the knowledge is down: a human answers instead of a retry loop
+            log.warning("conversation.knowledge_unavailable", session_id=session.session_id, error=str(exc))
+            ctx.note_unanswered(text)
+            escalation = Escalation("knowledge_unavailable",
+                                    self.policy.priority(intent, session.customer_id, "knowledge_unavailable"))
+            return await self.escalate(session, escalation, intent=intent.name, trace=trace)
         if only_direct and answer.decision == "escalate":
             return None
         # What a click or feedback teaches: the customer's words, or the reading with the topic that found it.

@@ -150,8 +150,8 @@ def _build_table(spec: dict, table_id: str, blocks: dict[str, dict]) -> list[str
     return cells
 
 
-def new_document(title: str, specs: list, owner_open_id: str = "") -> Document:
-    doc_id = ids.document_id()
+def new_document(title: str, specs: list, owner_open_id: str = "", doc_id: str | None = None) -> Document:
+    doc_id = doc_id or ids.document_id()
     blocks: dict[str, dict] = {}
     root = {"block_id": doc_id, "parent_id": "", "block_type": 1, "page": text_payload(title, "page")}
     blocks[doc_id] = root

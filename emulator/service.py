@@ -442,9 +442,13 @@ class EmulatorService:
 
     # docs, wiki, drive
 
-    def create_doc(self, title: str, blocks: list | None = None, *, owner_open_id: str | None = None) -> dict:
+    def create_doc(self, title: str, blocks: list | None = None, *, owner_open_id: str | None = None,
+                   document_id: str | None = None) -> dict:
+        """`document_id`: a fixed id (a demo doc that must stay the same doc across restarts)."""
+        if document_id and document_id in self.state.documents:
+            raise EmulatorError(f"document {document_id} exists")
         try:
-            doc = docs.new_document(title, blocks or [], owner_open_id or "")
+            doc = docs.new_document(title, blocks or [], owner_open_id or "", document_id)
         except docs.DocSpecError as exc:
             raise EmulatorError(str(exc)) from exc
         self.state.documents[doc.document_id] = doc

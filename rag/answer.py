@@ -138,8 +138,9 @@ class Answerer:
         verdict = self.policy.judge(question, candidates)
         if verdict.decision == "answer" and self.learning is not None and verdict.chosen is not None:
             disowned = await self.learning.negatives(question)
-            if disowned.get(verdict.chosen.key, 0) > 0:
+            if disowned.get(verdict.chosen.key, 0) > 0:  # the other entries, as buttons
                 verdict.decision, verdict.reason = "suggest", "disowned"
+                verdict.suggestions = [c for c in candidates if c.key not in disowned][: self.policy.suggestions]
         return verdict
 
     async def _compose(self, question: str, result: RetrievalResult, on_token: TokenSink | None,
@@ -154,7 +155,8 @@ class Answerer:
             if chosen is not None:
                 verdict = Verdict("answer", verdict.probability, chosen, verdict.family, verdict.suggestions,
                                   verdict.features, "llm_chose")
-        if verdict.decision == "escalate" or verdict.chosen is None:
+        if verdict.decision == "escalate" or verdict.chosen is None or (verdict.decision == "suggest"
+                                                                         and not verdict.suggestions):
             handover = self._handover(question, verdict.probability, verdict.reason or "low_confidence", sources)
             if verdict.chosen is not None:  # what it would have offered: a conversation may combine readings
                 handover.options = [option_of(c) for c in [verdict.chosen, *candidates][: self.policy.suggestions]

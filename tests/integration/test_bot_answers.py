@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -85,7 +83,7 @@ async def test_did_you_mean_card_and_a_click_answers_the_chosen_question(bot, em
     assert learned.signals[0]["kind"] == "click"
 
 
-async def test_vector_store_down_retries_then_tells_the_customer_and_keeps_the_event(bot, emulator):
+async def test_vector_store_down_hands_the_customer_to_a_human_at_once(bot, emulator):
     from rag.milvus import StoreUnavailable
 
     calls = []
@@ -97,11 +95,9 @@ async def test_vector_store_down_retries_then_tells_the_customer_and_keeps_the_e
     bot.knowledge.retriever.search = down
     sent = await emulator.send_user_message("ou_dan", "发票怎么开")
     reply = await emulator.wait_for_message(lambda m: m["parent_id"] == sent["message_id"], 20)
-    assert reply["text"] == "系统繁忙，请稍后再试。"
-    assert len(calls) == bot.settings.queue_max_attempts
-    for _ in range(100):
-        dead = await bot.queue.dead_letters()
-        if dead:
-            break
-        await asyncio.sleep(0.05)
-    assert [d.event_id for d in dead] == [sent["event_id"]] and "StoreUnavailable" in dead[0].error
+    assert "知识库暂时无法查询" in reply["text"] and "人工客服" in reply["text"]
+    assert len(calls) == 1  # no retry loop while the customer waits
+    session = await bot.desk.sessions.for_customer("feishu", "ou_dan", chat_id=sent["chat_id"])
+    assert session.state == "pending" and session.escalate_reason == "knowledge_unavailable"
+    await emulator.wait_idle()
+    assert await bot.queue.dead_letters() == []

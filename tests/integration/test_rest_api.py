@@ -204,18 +204,18 @@ async def test_pdf_upload_is_parsed(api, tmp_path):
     assert status == 201 and body["chunk_count"] >= 1 and body["source_id"] == "file:policy.pdf"
 
 
-async def test_vector_store_down_is_503_not_a_crash(api, rest):
+async def test_vector_store_down_hands_over_and_ingest_is_503_not_a_crash(api, rest):
     async def down(*_a, **_kw):
         raise StoreUnavailable("vector store at test is unavailable")
 
     rest.services.knowledge.retriever.search = down
     status, body = await api.post("/api/v1/chat", {"message": "发票抬头写错了怎么办"})
-    assert status == 503 and body["error"]["code"] == "vector_store_unavailable"
+    assert status == 200 and body["data"]["decision"] == "handover" and "知识库暂时无法查询" in body["reply"]
+    assert body["data"]["escalation_card"]["escalate_reason"] == "knowledge_unavailable"
     async with api.session.post(f"{rest.url}/api/v1/chat/stream", json={"message": "又一个新问题"}) as response:
         assert response.status == 200
         text = await response.text()
-    assert "event: meta" in text and "event: error" in text and "vector_store_unavailable" in text
-    assert "event: done" not in text
+    assert "event: meta" in text and "event: done" in text and "knowledge_unavailable" in text
 
     async def kb_down(*_a, **_kw):
         raise StoreUnavailable("down")
