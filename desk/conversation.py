@@ -209,10 +209,10 @@ class Conversation:
 
     async def _search(self, text: str, history: list[dict[str, Any]], ctx: TurnContext, trace: Trace,
                       on_token: TokenSink | None, deadline: float) -> tuple[Any, str]:
-        """The answer to `text`, and the wording that found it. Without a model to rewrite follow-ups, when that
-        is not a confident answer (or the text leans on what came before: "那澳门呢") and the conversation has a
-        topic, the follow-up is also read together with the topic: that reading wins when it does better (or,
-        for an elliptical follow-up, when it finds anything); otherwise both readings share the buttons."""
+        """The answer to `text`, and the wording that found it. Without a model to rewrite follow-ups, a short
+        message that is not answered outright (or that leans on what came before: "那澳门呢") is also read
+        together with the conversation's topic: that reading wins when it does better (or, for an elliptical
+        follow-up, when it finds anything); otherwise both readings share the buttons."""
         with trace.step("rewrite_query"):
             question = await self.recognizer.rewrite(text, history[:-1], budget_s=_left(deadline))
         if question != text:
@@ -220,8 +220,12 @@ class Conversation:
         answer = await self.answerer.answer(question, on_token=on_token, deadline=deadline)
         record_answer_steps(trace, answer.timings_ms, cached=answer.cached)
         topic = ctx.recent_topic()
-        elliptical = bool(FOLLOW_UP.search(text)) or len(cache_key_text(text)) <= 6  # "那电子的呢"
-        if (not topic or cache_key_text(topic) == cache_key_text(text)
+        size = len(cache_key_text(text))
+        elliptical = bool(FOLLOW_UP.search(text)) or size <= 6  # "那电子的呢"
+        # Only a message that may lean on the topic is read with it: a full question is not (and the second
+        # retrieval would double the cost of every unsure turn).
+        dependent = elliptical or size <= 8  # "需要提供什么凭证?"
+        if (not topic or not dependent or cache_key_text(topic) == cache_key_text(text)
                 or (answer.decision == "answer" and not elliptical)
                 or (self.recognizer.llm is not None and question != text)  # the model already read it in context
                 or "stream_first_token" in answer.timings_ms):  # already streamed to the customer
