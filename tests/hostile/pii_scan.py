@@ -33,7 +33,7 @@ _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
 def leaks(text: str, *, planted: Iterable[str] = PLANTED) -> list[str]:
-    """The planted numbers found in `text`, in any width or spacing (escaped as \\uXXXX too)."""
+    """The planted numbers found in `text`, in any width or spacing (JSON \\u escapes too)."""
     text = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)  # what was stored with ensure_ascii
     flat = _SEPARATORS.sub("", text.translate(_FOLD)).lower()
     return [p for p in planted if p.lower() in flat]

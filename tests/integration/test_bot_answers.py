@@ -8,6 +8,7 @@ from aiohttp.test_utils import TestServer
 from bot.app import create_app
 from bot.services import Services
 from rag.policy import AnswerPolicy
+from tests.card_buttons import buttons
 from tests.integration.conftest import bot_settings
 from tests.integration.test_knowledge import FAQ
 
@@ -42,24 +43,6 @@ async def test_question_outside_the_knowledge_gets_an_honest_handover(bot, emula
     sent = await emulator.send_user_message("ou_ben", "你们公司明年会上市吗")
     reply = await reply_to(emulator, sent)
     assert "人工客服" in reply["text"]
-
-
-def buttons(card_message: dict) -> dict[str, dict]:
-    """Visible label → callback value of every button on a card."""
-    found: dict[str, dict] = {}
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("tag") == "button":
-                found[node["text"]["content"]] = node["behaviors"][0]["value"]
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card_message["content"])
-    return found
 
 
 async def test_did_you_mean_card_and_a_click_answers_the_chosen_question(bot, emulator):

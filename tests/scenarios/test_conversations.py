@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.card_buttons import buttons
 from tests.integration.conftest import AGENT_CHAT
 from tests.scenarios.conftest import Shop
 
@@ -148,23 +149,6 @@ async def test_choices_and_feedback_need_their_conversation(shop: Shop):
 
 
 # -- Feishu ----------------------------------------------------------------------------------------------
-
-def buttons(message: dict) -> dict[str, dict]:
-    found: dict[str, dict] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("tag") == "button":
-                found[node["text"]["content"]] = node["behaviors"][0]["value"]
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(message["content"])
-    return found
-
 
 async def reply_to(emulator, message_id: str) -> dict:
     return await emulator.wait_for_message(lambda m: m["parent_id"] == message_id, 15)
