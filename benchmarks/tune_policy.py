@@ -50,7 +50,7 @@ async def candidates_of(name: str, data: Path, cache: Path | None) -> dict[str, 
                 await ek.embed(queries)
                 rows = []
                 for q in queries:
-                    result = await ek.retriever.search(q.text, top_k=10, vector=ek._vectors[q.text])
+                    result = await ek.retriever.search(q.text, top_k=10, vector=ek.vector(q.text))
                     rows.append((q, result.candidates))
                 out[split] = rows
         finally:

@@ -16,11 +16,15 @@ import structlog
 from config.messages import t
 from desk.business import BusinessBackend, BusinessUnavailable, describe_order, extract_order_id
 from desk.context import ContextStore
+from desk.intent import FOLLOW_UP
 from desk.ports import Channels, Notifiers
 from desk.reviews import ReviewQueue, Solution
 from desk.sessions import Session, SessionStore, TransitionRefused
 from desk.stats import DeskStats
 from observability.metrics import CLAIMS, CSAT_SCORES, RESOLUTIONS
+from rag.answer import option_of
+from rag.learning import EntryRef
+from rag.normalize import cache_key_text
 
 log = structlog.get_logger("desk.agents")
 
@@ -169,8 +173,6 @@ class AgentDesk:
 
     @staticmethod
     def _recommendation(cand: Any) -> dict[str, Any]:
-        from rag.answer import option_of
-
         hit = cand.hit
         return {"content": hit.answer if hit.answer else hit.text, "score": round(float(cand.score), 4),
                 "source": hit.title or hit.source_id, "source_id": hit.source_id,
@@ -182,10 +184,6 @@ class AgentDesk:
         Elliptical wordings ("还能退吗") mean nothing alone and are not learned. Returns how many were taught."""
         if self.learning is None or self.contexts is None or not option.get("key"):
             return 0
-        from desk.conversation import entry_ref
-        from desk.intent import FOLLOW_UP
-        from rag.normalize import cache_key_text
-
         session = await self.sessions.get(session_id)
         ctx = await self.contexts.load(session_id)
         wordings = list(ctx.unanswered)
@@ -196,7 +194,7 @@ class AgentDesk:
         for wording in dict.fromkeys(wordings):
             if FOLLOW_UP.search(wording) or len(cache_key_text(wording)) <= 4:
                 continue
-            if await self.learning.signal(wording, entry_ref(option), "agent", agent_id or "agent",
+            if await self.learning.signal(wording, EntryRef.from_option(option), "agent", agent_id or "agent",
                                           customer=session.customer_id):
                 taught += 1
         log.info("desk.taught", session_id=session_id, entry=option.get("key"), wordings=taught)

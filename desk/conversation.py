@@ -415,7 +415,7 @@ class Conversation:
         if self.learning is None or not wording or not option.get("key"):
             return
         try:
-            await self.learning.signal(wording, entry_ref(option), kind, customer_id, customer=customer_id)
+            await self.learning.signal(wording, EntryRef.from_option(option), kind, customer_id, customer=customer_id)
         except Exception as exc:  # learning must never cost the customer their answer
             log.warning("conversation.learning_failed", error=f"{type(exc).__name__}: {exc}")
 
@@ -459,12 +459,6 @@ def _interleave(first: list[dict[str, Any]], second: list[dict[str, Any]], limit
     for option in (*first, *second):
         out.setdefault(str(option.get("key")), option)
     return list(out.values())[: max(limit, 1)]
-
-
-def entry_ref(option: dict[str, Any]) -> EntryRef:
-    return EntryRef(str(option.get("key", "")), str(option.get("source_id", "")), str(option.get("block_id", "")),
-                    str(option.get("chunk_id", "")), str(option.get("label", "")),
-                    str(option.get("knowledge_type", "")))
 
 
 def _left(deadline: float) -> float:

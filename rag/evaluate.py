@@ -193,6 +193,10 @@ class EvalKnowledge:
             vectors = await asyncio.to_thread(self.embedder.embed_queries, batch)
             self._vectors.update(zip(batch, vectors, strict=True))
 
+    def vector(self, text: str) -> np.ndarray:
+        """The query vector `embed` computed for `text`."""
+        return self._vectors[text]
+
     async def judge(self, queries: Sequence[Query], concurrency: int = 4) -> list[Judged]:
         await self.embed(queries)
         gate = asyncio.Semaphore(concurrency)
@@ -201,7 +205,7 @@ class EvalKnowledge:
         async def one(i: int, q: Query) -> None:
             async with gate:
                 started = time.perf_counter()
-                result = await self.retriever.search(q.text, top_k=self.answerer.top_k, vector=self._vectors[q.text])
+                result = await self.retriever.search(q.text, top_k=self.answerer.top_k, vector=self.vector(q.text))
                 verdict = await self.answerer.judge(q.text, result.candidates)
                 ranked = [verdict.chosen, *[c for c in result.candidates if c is not verdict.chosen]] \
                     if verdict.chosen is not None else list(result.candidates)

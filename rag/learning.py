@@ -67,6 +67,13 @@ class EntryRef:
     knowledge_type: str = "faq"
 
     @classmethod
+    def from_option(cls, option: dict[str, Any]) -> EntryRef:
+        """From the option dict the answer layer hands out (rag/answer.py option_of) and cards carry."""
+        return cls(str(option.get("key", "")), str(option.get("source_id", "")), str(option.get("block_id", "")),
+                   str(option.get("chunk_id", "")), str(option.get("label", "")),
+                   str(option.get("knowledge_type", "")))
+
+    @classmethod
     def of(cls, cand: Any) -> EntryRef:
         hit = cand.hit
         label = hit.question or " > ".join(x for x in (hit.title, hit.heading_path) if x) or hit.text[:60]

@@ -16,10 +16,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
 class RedisServerProcess:
-    def __init__(self) -> None:
+    """`appendonly`: persist with AOF (fsync every second), as a restartable production server would."""
+
+    def __init__(self, *, appendonly: bool = False) -> None:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="larkdesk-redis-")
+        self.appendonly = appendonly
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -30,19 +44,13 @@ class RedisServerProcess:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.appendonly else \
+            ["--appendonly", "no"]
         self.proc = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", self.dir],
+            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", *persistence, "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        wait_port(self.port)
 
     def stop(self) -> None:
         if self.proc is not None:
