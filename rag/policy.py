@@ -195,15 +195,18 @@ class AnswerPolicy:
         best: tuple[float, Candidate, Family, dict[str, float]] | None = None
         for family in ("faq", "passage"):
             members = [c for c in candidates if family_of(c) == family]
-            if not members or members[0].dense < self.min_dense[family]:
+            # The fused order can put an entry under the floor first (BM25 lifts it) while the next clears it:
+            # the family's best is its best related entry, still measured against every rival.
+            top = next((c for c in members if c.dense >= self.min_dense[family]), None)
+            if top is None:
                 continue
-            top = members[0]
             # Alone in its family among the candidates: its margin is taken from the other family's best,
             # moved onto this family's similarity scale.
             others = [c.dense for c in candidates if family_of(c) != family]
             other_family = "passage" if family == "faq" else "faq"
             shift = self.models[family].means.get("dense", 0.0) - self.models[other_family].means.get("dense", 0.0)
-            x = features(query, top, members[1:], no_rival=max(others) + shift if others else None)
+            x = features(query, top, [c for c in members if c is not top],
+                         no_rival=max(others) + shift if others else None)
             p = self.models[family].probability(x)
             if best is None or p > best[0]:
                 best = (p, top, family, x)

@@ -60,6 +60,17 @@ def test_nothing_similar_enough_hands_over_whatever_the_margin():
     assert verdict.decision == "escalate" and verdict.reason == "low_similarity"
 
 
+def test_an_entry_over_the_floor_is_judged_though_bm25_ranks_one_under_it_first():
+    # Measured on the sample shop: "可以配送到香港吗？" fused 预约配送 (dense 0.895, under the floor) first and
+    # 配送范围 (0.902) second; the family was skipped and the customer got "not found" with no button.
+    candidates = [faq("slot", "可以指定送货时间吗", 0.895, bm25=9, bm25_rank=1),
+                  faq("area", "偏远地区能送吗？有没有送不到的地方", 0.902, bm25=4, bm25_rank=2)]
+    verdict = AnswerPolicy().judge("可以配送到香港吗", candidates)
+    assert verdict.decision == "suggest" and verdict.chosen.key == "eval:kb#area"
+    assert [c.key for c in verdict.suggestions] == ["eval:kb#area", "eval:kb#slot"]
+    assert verdict.features["margin"] == pytest.approx(0.902 - 0.895)  # still measured against the rival
+
+
 def test_no_shared_words_means_no_direct_answer():
     verdict = AnswerPolicy().judge("创始人是谁", [faq("a", "有客服邮箱或可以寄信的地址吗", 0.95),
                                                faq("b", "怎么注册账号", 0.90)])
