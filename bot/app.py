@@ -86,6 +86,15 @@ def create_app(
             raise RuntimeError("no worker has reported in")
 
     checks["workers"] = pool_alive if run_workers else (workers_check or remote_workers_alive)
+    # A fresh `make run` ingests the sample shop for a few seconds: questions asked meanwhile would all find
+    # nothing (and count as failed turns), so the process is not ready until it is in.
+    sample_loaded = asyncio.Event()
+    if owns_knowledge and settings.sample_kb:
+        async def sample_kb_loaded() -> None:
+            if not sample_loaded.is_set():
+                raise RuntimeError("loading the sample knowledge base")
+
+        checks["knowledge"] = sample_kb_loaded
     add_health_routes(app, checks)
     supervisor = Supervisor()
     app[SUPERVISOR] = supervisor
@@ -100,8 +109,11 @@ def create_app(
         if owns_knowledge:
             try:
                 await services.knowledge.store.ensure()  # open the vector store now, not on the first question
-                background.append(asyncio.create_task(warm_knowledge(services), name="warm_knowledge"))
+                warm = asyncio.create_task(warm_knowledge(services, sample_loaded.set), name="warm_knowledge")
+                warm.add_done_callback(lambda _task: sample_loaded.set())  # a failed load is logged, not a wait
+                background.append(warm)
             except Exception as exc:  # /readyz reports it; the bot still acks and queues events
+                sample_loaded.set()
                 log.error("app.vector_store_unavailable", uri=services.milvus.uri, error=str(exc))
             scheduler.start()
             supervisor.watch("scheduler", lambda: scheduler.running, _restart_scheduler(scheduler))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -50,12 +51,15 @@ async def subscribe_configured_docs(services: Services) -> int:
     return synced
 
 
-async def warm_knowledge(services: Services) -> None:
+async def warm_knowledge(services: Services, on_sample_loaded: Callable[[], object] | None = None) -> None:
     """In order: the sample knowledge base (only into an empty store), then the configured Feishu docs.
-    One process at a time (a Redis lock): processes that start together do not ingest the same files twice."""
+    One process at a time (a Redis lock): processes that start together do not ingest the same files twice.
+    `on_sample_loaded` runs once the sample knowledge is in (or was not wanted): readiness waits for it."""
     async with redis_lock(services.redis, "larkdesk:lock:warm_knowledge", ttl_s=900, wait_s=900, poll_s=0.5):
         if services.settings.sample_kb:
             await load_sample_kb(services)
+        if on_sample_loaded is not None:
+            on_sample_loaded()
         if services.settings.feishu_sync_docs:
             await subscribe_configured_docs(services)
         # Docs deleted while the bot was down (a previous run's demo doc included) leave the knowledge now.

@@ -1,5 +1,6 @@
-"""Small defects of issue 11: `larkdesk send` honours EMULATOR_PORT; a doc gone while the bot was down (a previous
-run's demo doc) leaves the knowledge at start-up instead of living on as a conflicting copy."""
+"""Small defects: `larkdesk send` honours EMULATOR_PORT; a doc gone while the bot was down (a previous run's demo
+doc) leaves the knowledge at start-up instead of living on as a conflicting copy; the process is not ready before
+the sample shop is loaded."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ import os
 import subprocess
 import sys
 
+import fakeredis
 import pytest
 
 from bot.services import Services
 from bot.startup import warm_knowledge
+from config.redis import redis_lock
 from emulator import Emulator, EmulatorConfig
 from sync.live import source_id_for
 from tests.integration.conftest import bot_settings
 from tests.redis_server import free_port
+from tests.rest_client import JsonClient, start_rest_server
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +62,31 @@ async def test_a_doc_that_no_longer_exists_leaves_the_knowledge_at_start(tmp_pat
         await services.milvus.close()
         await services.feishu.close()
         await emulator.stop()
+
+
+async def test_not_ready_while_the_sample_shop_loads_then_its_questions_are_answered(tmp_path):
+    """A fresh `make run` answered "not found" to every question asked while the sample shop was still being
+    ingested (it took 24 s on these machines) although /readyz said ready."""
+    redis = fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=True)
+    client = None
+    # Another process is loading the knowledge (the start-up lock is taken): this one must not be ready.
+    async with redis_lock(redis, "larkdesk:lock:warm_knowledge", ttl_s=60):
+        server = await start_rest_server(tmp_path, redis=redis, faq=False, sample_kb=True)
+        client = JsonClient(server.url)
+        status, body = await client.call("GET", "/readyz")
+        assert status == 503 and body["checks"]["knowledge"].endswith("loading the sample knowledge base")
+        assert body["checks"]["redis"] == "ok"
+    try:
+        for _ in range(240):
+            status, body = await client.call("GET", "/readyz")
+            if status == 200:
+                break
+            await asyncio.sleep(0.5)
+        assert status == 200 and body["checks"]["knowledge"] == "ok"
+        assert await server.services.knowledge.store.count() > 0  # ready means the shop's knowledge is in
+        status, reply = await client.call("POST", "/api/v1/chat", json={"message": "下单后多久发货？"})
+        assert status == 200 and reply["data"]["decision"] == "answer", reply
+    finally:
+        await client.close()
+        await server.close()
+        await server.services.milvus.close()
