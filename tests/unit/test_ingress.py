@@ -20,7 +20,7 @@ pytestmark = pytest.mark.unit
 def settings(**kw) -> Settings:
     base = dict(feishu_app_id="cli_test", feishu_app_secret="s", feishu_verification_token=TOKEN,
                 feishu_encrypt_key=ENCRYPT_KEY, feishu_domain="http://127.0.0.1:1", event_max_body_bytes=4096,
-                milvus_uri="", data_dir="/tmp/larkdesk-test-data")
+                milvus_uri="", data_dir="/tmp/larkdesk-test-data", sample_kb=False)  # no shop to ingest here
     base.update(kw)
     return Settings(**base)
 
