@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,7 +14,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(ROOT))
 
 from config.settings import EmulatorDefaults  # noqa: E402
-from tests.redis_server import RedisServerProcess, free_port  # noqa: E402
+from tests.redis_server import RedisServerProcess, free_port, wait_port  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -25,17 +23,6 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
-
-
-def wait_port(port: int, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 class BotProcess:
@@ -68,7 +55,7 @@ class BotProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=self.env, cwd=ROOT)
-        wait_port(self.port)
+        wait_port(self.port, timeout_s=30)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -53,8 +53,9 @@ from config.settings import EmulatorDefaults, Settings
 from emulator import Emulator, EmulatorConfig
 from observability.logging import configure_logging
 from tests.openai_chat_server import ChatReply, OpenAIChatServer, rate_limited
+from tests.rag.store_conftest import MilvusLiteServer
 from tests.redis_server import free_port
-from tests.reliability.servers import RestartableMilvus, RestartableRedis
+from tests.reliability.servers import RestartableRedis
 
 FAQ = [
     ("退货", "怎么申请退货", "在订单详情页点击“申请退货”，7天内可无理由退货。"),
@@ -291,7 +292,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="larkdesk-chaos-"))
     redis = RestartableRedis()
     redis.start()
-    milvus = RestartableMilvus()
+    milvus = MilvusLiteServer()
     milvus.start()
     llm = LLMStub()
     await llm.server.start()

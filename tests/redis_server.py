@@ -53,7 +53,7 @@ class RedisServerProcess:
         wait_port(self.port)
 
     def stop(self) -> None:
-        if self.proc is not None:
+        if self.proc is not None and self.proc.poll() is None:  # a killed one is already gone
             self.proc.terminate()
             self.proc.wait(timeout=10)
         shutil.rmtree(self.dir, ignore_errors=True)

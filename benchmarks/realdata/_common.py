@@ -48,7 +48,7 @@ def split_queries(rows: Sequence[dict[str, Any]], *, heldout_share: float, seed:
     dev: list[dict[str, Any]] = []
     held: list[dict[str, Any]] = []
     for covered in (True, False):
-        part = [r for r in rows if bool(r.get("gold_id") or r.get("gold_doc_id")) == covered]
+        part = [r for r in rows if _covered(r) == covered]
         rng.shuffle(part)
         cut = round(len(part) * heldout_share)
         held += part[:cut]
@@ -64,6 +64,19 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+def _covered(row: dict[str, Any]) -> bool:
+    return bool(row.get("gold_id") or row.get("gold_doc_id"))
+
+
+def write_queries(target: Path, dev: Sequence[dict[str, Any]], held: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Both query shares; returns their counts for the manifest."""
+    write_jsonl(target / "queries_dev.jsonl", dev)
+    write_jsonl(target / "queries_heldout.jsonl", held)
+    return {"queries_dev": len(dev), "queries_heldout": len(held),
+            "uncovered_dev": sum(1 for q in dev if not _covered(q)),
+            "uncovered_heldout": sum(1 for q in held if not _covered(q))}
 
 
 def write_manifest(out: Path, **info: Any) -> None:

@@ -29,7 +29,7 @@ import argparse
 import random
 from pathlib import Path
 
-from _common import DEFAULT_OUT, components, git_blob, split_queries, write_jsonl, write_manifest
+from _common import DEFAULT_OUT, components, git_blob, split_queries, write_jsonl, write_manifest, write_queries
 
 SOURCES = {
     "atec": {"repo": "liuaiting/ATEC", "commit": "16b0f9a", "path": "data/atec_nlp_sim_train.csv",
@@ -73,12 +73,9 @@ def build(name: str, mirror: Path, out: Path, *, seed: int, heldout_share: float
     dev, held = split_queries(queries, heldout_share=heldout_share, seed=seed)
     target = out / name
     write_jsonl(target / "kb.jsonl", kb)
-    write_jsonl(target / "queries_dev.jsonl", dev)
-    write_jsonl(target / "queries_heldout.jsonl", held)
     info = {"name": name, "source": f"github {spec['repo']}@{spec['commit']}:{spec['path']}", "seed": seed,
-            "pairs": len(pairs), "entries": len(kb), "queries_dev": len(dev), "queries_heldout": len(held),
-            "uncovered_dev": sum(1 for q in dev if not q["gold_id"]),
-            "uncovered_heldout": sum(1 for q in held if not q["gold_id"]), "licence": "research use only"}
+            "pairs": len(pairs), "entries": len(kb), **write_queries(target, dev, held),
+            "licence": "research use only"}
     write_manifest(target, **info)
     return info
 

@@ -24,7 +24,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from _common import DEFAULT_OUT, git_blob, split_queries, write_jsonl, write_manifest
+from _common import DEFAULT_OUT, git_blob, split_queries, write_jsonl, write_manifest, write_queries
 
 REPO, COMMIT, PATH = "Wenkun2001/rag_dataset", "619b0e411d4b7167bd61626eb47ac7f48e426604", "baoxianzhidao_filter.csv"
 _ADVERTS = ("HUTS", "huts", "慧择")
@@ -56,12 +56,8 @@ def build(mirror: Path, out: Path, *, seed: int, heldout_share: float, covered: 
     dev, held = split_queries(queries, heldout_share=heldout_share, seed=seed)
     target = out / "zhidao"
     write_jsonl(target / "docs.jsonl", docs)
-    write_jsonl(target / "queries_dev.jsonl", dev)
-    write_jsonl(target / "queries_heldout.jsonl", held)
     info = {"name": "zhidao", "source": f"github {REPO}@{COMMIT}:{PATH}", "seed": seed, "passages": len(docs),
-            "queries_dev": len(dev), "queries_heldout": len(held),
-            "uncovered_dev": sum(1 for q in dev if not q["gold_doc_id"]),
-            "uncovered_heldout": sum(1 for q in held if not q["gold_doc_id"]), "licence": "research use only"}
+            **write_queries(target, dev, held), "licence": "research use only"}
     write_manifest(target, **info)
     return info
 

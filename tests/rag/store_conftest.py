@@ -25,7 +25,8 @@ def milvus_lite_executable() -> str:
 
 
 class MilvusLiteServer:
-    """`milvus-lite server` on loopback in its own process, with a throwaway data directory."""
+    """`milvus-lite server` on loopback in its own process, with a throwaway data directory. `halt()` stops it
+    keeping its data, and `start()` brings it back on the same port (an outage of the vector store)."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -36,7 +37,7 @@ class MilvusLiteServer:
     def uri(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 30.0) -> None:
+    def start(self, timeout_s: float = 60.0) -> None:
         self.proc = subprocess.Popen(
             [milvus_lite_executable(), "server", "--data-dir", self.dir, "--host", "127.0.0.1",
              "--port", str(self.port)],
@@ -54,7 +55,8 @@ class MilvusLiteServer:
         self.stop()
         raise RuntimeError("milvus-lite server did not start")
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server (its data stays for the next start)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -62,4 +64,7 @@ class MilvusLiteServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -8,14 +8,14 @@ import asyncio
 import pytest
 
 from rag.milvus import MilvusConnection, StoreUnavailable
-from tests.reliability.servers import RestartableMilvus
+from tests.rag.store_conftest import MilvusLiteServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
 def milvus_server():
-    server = RestartableMilvus()
+    server = MilvusLiteServer()
     server.start()
     yield server
     server.stop()
