@@ -50,7 +50,7 @@ bench: $(STAMP)
 
 # Every benchmark's short mode (seconds each; CI runs them through tests/reliability/test_benchmarks_quick.py).
 bench-quick: $(STAMP)
-	for b in ingress desk freshness chat_api retrieval_scale chaos; do $(PY) benchmarks/$$b.py --quick || exit 1; done
+	for b in ingress desk freshness chat_api retrieval_scale hostile chaos; do $(PY) benchmarks/$$b.py --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -14,6 +14,7 @@ OpenAI-compatible server as the LLM, default limits). Measured, in order:
    agent group, and the LLM prompts: `unmasked_pii_found` (target 0).
 
     python benchmarks/hostile.py [--fuzz 10000] [--job-seconds 30]
+    python benchmarks/hostile.py --quick      # what CI runs: the small bombs, 1,000 fuzz bodies, a 5 s job wait
 """
 
 from __future__ import annotations
@@ -134,15 +135,20 @@ async def measured_upload(http, bot: LoggedBot, path: Path, healthz: list[float]
             "server_peak_rss_mb": round(sampler.server_peak, 1), "parse_peak_rss_mb": round(sampler.child_peak, 1)}
 
 
-def build_bombs(folder: Path) -> dict[str, Path]:
-    return {
-        "docx_zip_bomb_1gb": bombs.docx_bomb(folder / "bomb-1g.docx", 1024 * MB),
+def build_bombs(folder: Path, quick: bool) -> dict[str, Path]:
+    """`quick` leaves out the two that take longest to build (the 1 GB docx, the 200,000-row xlsx)."""
+    built = {}
+    if not quick:
+        built["docx_zip_bomb_1gb"] = bombs.docx_bomb(folder / "bomb-1g.docx", 1024 * MB)
+    built.update({
         "docx_zip_bomb_100mb": bombs.docx_bomb(folder / "bomb-100m.docx", 100 * MB),
         "docx_3000_files": bombs.many_members_zip(folder / "members.docx", 3000),
         "pdf_flate_70mb_stream": bombs.pdf_flate_bomb(folder / "flate.pdf", 70 * MB),
         "pdf_100000_pages": bombs.pdf_many_pages(folder / "pages.pdf", 100_000),
-        "faq_xlsx_200000_rows": bombs.faq_xlsx(folder / "faq-200k.xlsx", 200_000),
-    }
+    })
+    if not quick:
+        built["faq_xlsx_200000_rows"] = bombs.faq_xlsx(folder / "faq-200k.xlsx", 200_000)
+    return built
 
 
 async def large_faq_job(http, bot: LoggedBot, folder: Path, wait_s: float) -> dict:
@@ -249,7 +255,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fuzz", type=int, default=10_000)
     parser.add_argument("--job-seconds", type=float, default=30.0)
+    parser.add_argument("--quick", action="store_true", help="the small bombs, 1,000 fuzz bodies, a 5 s job wait")
     args = parser.parse_args()
+    if args.quick:
+        args.fuzz, args.job_seconds = min(args.fuzz, 1000), min(args.job_seconds, 5.0)
     configure_logging("WARNING", "json")
     work = Path(tempfile.mkdtemp(prefix="larkdesk-bench-hostile-"))
     started = time.perf_counter()
@@ -271,7 +280,7 @@ async def main() -> None:
     bot.start()
     emulator.set_delivery(event_callback_url=bot.base_url + "/feishu/events",
                           card_callback_url=bot.base_url + "/feishu/cards")
-    result: dict = {}
+    result: dict = {"quick": args.quick}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
             faq = work / "faq.jsonl"
@@ -284,7 +293,7 @@ async def main() -> None:
             healthz: list[float] = []
             folder = work / "bombs"
             await asyncio.to_thread(folder.mkdir)
-            built = await asyncio.to_thread(build_bombs, folder)
+            built = await asyncio.to_thread(build_bombs, folder, args.quick)
             result["bombs"] = {name: await measured_upload(http, bot, path, healthz) for name, path in built.items()}
             result["healthz_p99_ms_during_bombs"] = round(percentile(healthz, 99), 1)
             await asyncio.sleep(1)
@@ -306,6 +315,9 @@ async def main() -> None:
         redis.stop()
     result["wall_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result, ensure_ascii=False))
+    broken = (result.get("server_5xx") != 0 or result.get("unmasked_pii_found") != 0
+              or any(bomb["status"] != 413 for bomb in result.get("bombs", {}).values()))
+    sys.exit(1 if broken else 0)
 
 
 if __name__ == "__main__":

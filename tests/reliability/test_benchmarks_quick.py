@@ -62,3 +62,12 @@ def test_chat_api_quick_answers_without_errors():
 def test_retrieval_scale_quick_measures_every_size():
     result = run_quick("retrieval_scale.py", 400)
     assert "rss_mb_2k" in result
+
+
+def test_hostile_quick_has_no_5xx_no_unmasked_number_and_refuses_every_bomb():
+    result = run_quick("hostile.py", 600)
+    assert result["server_5xx"] == 0 and result["tracebacks_in_answers"] == 0
+    assert result["unmasked_pii_found"] == 0, result["unmasked_pii_by_place"]
+    assert {bomb["status"] for bomb in result["bombs"].values()} == {413}, result["bombs"]
+    assert result["temp_folders_left"] == 0
+    assert result["faq_20000_rows"]["status"] == 202
