@@ -19,6 +19,8 @@ a development share (tune on it) and a held-out share (report it). Run:
 
     python benchmarks/realdata/build_pairs_faq.py atec --mirror /work/.mirror/liuaiting+ATEC/repo
     python benchmarks/realdata/build_pairs_faq.py bq --mirror /work/.mirror/Leroll+awesome-ai-examples/repo
+    python benchmarks/realdata/build_pairs_faq.py bq --mirror /work/.mirror/Leroll+awesome-ai-examples/repo \
+        --min-cluster 5 --entries 1000 --out-name bq-recurring   # for `larkdesk eval learning`
 
 Writes OUT/<name>/kb.jsonl, queries_dev.jsonl, queries_heldout.jsonl, MANIFEST.json.
 """
@@ -51,14 +53,16 @@ def read_pairs(raw: bytes, columns: tuple[int, int, int]) -> list[tuple[str, str
 
 
 def build(name: str, mirror: Path, out: Path, *, seed: int, heldout_share: float, entries: int,
-          uncovered: int) -> dict:
+          uncovered: int, min_cluster: int = 2, out_name: str | None = None) -> dict:
     spec = SOURCES[name]
     pairs = read_pairs(git_blob(mirror, spec["commit"], spec["path"]), spec["columns"])
     clusters = sorted((c for c in components(pairs) if len(c) >= 2), key=lambda c: c[0])
     rng = random.Random(seed)
     rng.shuffle(clusters)
     uncovered_clusters = clusters[:uncovered]
-    kb_clusters = clusters[uncovered:uncovered + entries]
+    # Entries from clusters of at least `min_cluster` members: questions customers keep asking in new words,
+    # where learning from use has something to learn (with 2, most entries get one query).
+    kb_clusters = [c for c in clusters[uncovered:] if len(c) >= min_cluster][:entries]
     kb, queries = [], []
     for i, members in enumerate(kb_clusters):
         members = list(members)
@@ -71,10 +75,10 @@ def build(name: str, mirror: Path, out: Path, *, seed: int, heldout_share: float
         rng.shuffle(members)
         queries.append({"query": members[0], "gold_id": None})
     dev, held = split_queries(queries, heldout_share=heldout_share, seed=seed)
-    target = out / name
+    target = out / (out_name or name)
     write_jsonl(target / "kb.jsonl", kb)
-    info = {"name": name, "source": f"github {spec['repo']}@{spec['commit']}:{spec['path']}", "seed": seed,
-            "pairs": len(pairs), "entries": len(kb), **write_queries(target, dev, held),
+    info = {"name": out_name or name, "source": f"github {spec['repo']}@{spec['commit']}:{spec['path']}", "seed": seed,
+            "pairs": len(pairs), "entries": len(kb), "min_cluster": min_cluster, **write_queries(target, dev, held),
             "licence": "research use only"}
     write_manifest(target, **info)
     return info
@@ -89,11 +93,14 @@ def main() -> None:
     parser.add_argument("--heldout-share", type=float, default=0.5)
     parser.add_argument("--entries", type=int, help="FAQ entries (default: 500 for atec, 250 for bq)")
     parser.add_argument("--uncovered", type=int, help="clusters held out as uncovered queries (250 / 150)")
+    parser.add_argument("--min-cluster", type=int, default=2,
+                        help="only clusters of at least this many questions become entries (e.g. 5: recurring ones)")
+    parser.add_argument("--out-name", help="the set's folder under --out (default: NAME)")
     args = parser.parse_args()
     entries = args.entries or {"atec": 500, "bq": 250}[args.name]
     uncovered = args.uncovered or {"atec": 250, "bq": 150}[args.name]
     print(build(args.name, args.mirror, args.out, seed=args.seed, heldout_share=args.heldout_share,
-                entries=entries, uncovered=uncovered))
+                entries=entries, uncovered=uncovered, min_cluster=args.min_cluster, out_name=args.out_name))
 
 
 if __name__ == "__main__":
