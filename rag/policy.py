@@ -181,7 +181,7 @@ class AnswerPolicy:
 
     answer_probability: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_ANSWER_PROBABILITY))
     suggest_probability: float = DEFAULT_SUGGEST_PROBABILITY
-    suggestions: int = 4
+    suggestions: int = 5
     models: dict[str, FamilyModel] = field(default_factory=lambda: dict(DEFAULT_MODELS))
     # Below these similarities nothing is related, whatever the margin says (a tiny KB has huge margins):
     # ~4 standard deviations under the best entries' mean on the development data, so real data never meets it.
