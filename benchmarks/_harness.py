@@ -57,6 +57,12 @@ class BotProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=self.env, cwd=ROOT)
         wait_port(self.port, timeout_s=30)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the bot process has used so far, all its threads (Linux /proc)."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()

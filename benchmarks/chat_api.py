@@ -8,7 +8,9 @@ nine is not covered). Each simulated customer keeps a session and starts a new o
 human. Phase "cache off" runs a server with CACHE_ENABLED=false; phase "cache on" restarts it with the cache
 on (same knowledge) and first asks every query once, so the cache holds every answer it may hold (hand-overs
 are never cached: those ~11 % of questions still take the full path). The client shares the machine's cores
-with the server.
+with the server, so req/s moves with what the client takes too: `server_cpu_ms_per_req_*` is the server
+process's own CPU time (user + system, all threads) over the measured phase divided by its requests, the steadier
+figure for comparing two versions.
 
 Targets on 2 cores: cache off >= 150 req/s with p99 <= 250 ms; cache on >= 2000 req/s.
 Prints one JSON object on its last line.
@@ -190,7 +192,11 @@ async def phase(redis_url: str, data_dir: str, cache: bool, args: argparse.Names
             if cache:
                 await prime(http, base, queries, args.concurrency)
             await load(http, base, queries, args.concurrency, args.warmup)  # connections, caches, JIT-free
+            cpu_before = bot.cpu_seconds()
             stats = await load(http, base, queries, args.concurrency, args.seconds)
+            # The server's own CPU per request: what a turn costs, whatever the load generator beside it takes.
+            cpu_ms = (bot.cpu_seconds() - cpu_before) * 1000
+            stats["server_cpu_ms_per_req"] = round(cpu_ms / max(stats["requests"], 1), 2)
             stats["steps_p50_ms"] = await step_medians(http, base)
             return stats, chunks
     finally:
@@ -219,6 +225,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         result[f"chat_requests_{name}"] = stats["requests"]
         result[f"chat_errors_{name}"] = stats["errors"]
         result[f"decisions_{name}"] = stats["decisions"]
+        result[f"server_cpu_ms_per_req_{name}"] = stats["server_cpu_ms_per_req"]
         result[f"steps_p50_ms_{name}"] = stats["steps_p50_ms"]
     return result
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -77,7 +77,14 @@ class ContextStore:
         self.ttl_s = ttl_s
 
     async def load(self, session_id: str) -> TurnContext:
-        raw = await self.redis.get(_KEY.format(session_id))
+        return self.parse(await self.redis.get(_KEY.format(session_id)))
+
+    def queue_load(self, pipe: Any, session_id: str) -> None:
+        """The same read, queued on a pipeline the caller executes; its reply goes to `parse`."""
+        pipe.get(_KEY.format(session_id))
+
+    @staticmethod
+    def parse(raw: Any) -> TurnContext:
         if not raw:
             return TurnContext()
         try:
@@ -88,11 +95,15 @@ class ContextStore:
 
     async def save(self, session_id: str, ctx: TurnContext, *, customer_id: str = "") -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(_KEY.format(session_id), json.dumps(asdict(ctx), ensure_ascii=False), ex=self.ttl_s)
-            if customer_id:
-                pipe.sadd(_BY_CUSTOMER.format(customer_id), session_id)
-                pipe.expire(_BY_CUSTOMER.format(customer_id), self.ttl_s)
+            self.queue_save(pipe, session_id, ctx, customer_id=customer_id)
             await pipe.execute()
+
+    def queue_save(self, pipe: Any, session_id: str, ctx: TurnContext, *, customer_id: str = "") -> None:
+        # vars(), not asdict(): the fields are plain JSON values already, and asdict deep-copies them.
+        pipe.set(_KEY.format(session_id), json.dumps(vars(ctx), ensure_ascii=False), ex=self.ttl_s)
+        if customer_id:
+            pipe.sadd(_BY_CUSTOMER.format(customer_id), session_id)
+            pipe.expire(_BY_CUSTOMER.format(customer_id), self.ttl_s)
 
     async def forget_customer(self, customer_id: str) -> int:
         """Erase the contexts of a customer's sessions (their topic, wordings, order number)."""

@@ -24,6 +24,7 @@ from desk.order_flow import FLOW, OrderFlow
 from desk.ports import Notifiers
 from desk.sessions import Session, SessionStore, TransitionRefused
 from desk.stats import DeskStats
+from desk.turn_writes import TurnWrites, current_writes
 from observability.langfuse import langfuse_context
 from observability.masking import mask_text
 from observability.metrics import ESCALATIONS, TURNS
@@ -124,9 +125,15 @@ class Conversation:
 
     async def _traced(self, session: Session, run: Callable[[Trace], Awaitable[TurnResult]]) -> TurnResult:
         trace = self.traces.start(session.session_id, session.channel)
+        writes = TurnWrites(self.sessions, self.contexts)
+        token = current_writes.set(writes)
         with langfuse_context(session_id=session.session_id, trace_id=trace.trace_id):
             try:
-                result = await run(trace)
+                try:
+                    result = await run(trace)
+                finally:
+                    current_writes.reset(token)
+                    await writes.flush()  # what the reply did not carry (a turn without a reply, an error)
             except Exception:
                 trace.finish("error")
                 await self.traces.save(trace)
@@ -148,28 +155,28 @@ class Conversation:
         if starts_over:  # a new question after a resolution starts over with the bot, and a new context
             session = await self.sessions.transition(sid, "bot", agent_id="", agent_name="", failed_attempts=0,
                                                      flow="", slots={}, escalate_reason="")
-        history = await self.sessions.append(sid, "user", text, read_back=_CONTEXT_MESSAGES)
+        stored: list[Any] = []  # the conversation context, read in the same round trip
+        read_context = None if starts_over else lambda pipe: self.contexts.queue_load(pipe, sid)
+        history = await self.sessions.append(sid, "user", text, read_back=_CONTEXT_MESSAGES, also=read_context,
+                                             also_results=stored)
         if session.with_human:
             with trace.step("notify_agents"):
                 await self.notifiers.customer_message(session, text)
             return TurnResult(session, "", session.intent or "human_request", "relayed")
 
-        ctx = TurnContext() if starts_over else await self.contexts.load(sid)
+        ctx = self.contexts.parse(stored[0]) if stored else TurnContext()
+        _keep_context(session, ctx)  # saved with the reply, whichever way the turn goes
         repeated = ctx.note_message(text)
         with trace.step("recognize_intent"):
             intent = await self.recognizer.recognize(text, history[:-1], budget_s=_left(deadline))
         ctx.urgent = ctx.urgent or intent.urgent
         intent = replace(intent, urgent=ctx.urgent)  # said once, it stays urgent for this conversation
         if intent.name != session.intent:
-            await self.sessions.update(sid, intent=intent.name)
-            session.intent = intent.name
+            await self._update(session, intent=intent.name)
         order_id = extract_order_id(text)
         if order_id:
             ctx.set_order(order_id)
-        try:
-            return await self._route(session, text, history, intent, ctx, trace, on_token, deadline, repeated)
-        finally:
-            await self.contexts.save(sid, ctx, customer_id=session.customer_id)
+        return await self._route(session, text, history, intent, ctx, trace, on_token, deadline, repeated)
 
     async def _route(self, session: Session, text: str, history: list[dict[str, Any]], intent: Intent,
                      ctx: TurnContext, trace: Trace, on_token: TokenSink | None, deadline: float,
@@ -275,7 +282,7 @@ class Conversation:
             result.streamed = on_token is not None and not answer.cached and "stream_first_token" in answer.timings_ms
             return result
         # Not answered outright (buttons, no answer, or the same message again): a turn that did not help.
-        await self.stats.count_answer(answer.decision)
+        await self._count_answer(answer.decision)
         ctx.note_unanswered(text)
         failed = await self._set_failed(session, session.failed_attempts + 1)
         escalation = self.policy.after_no_answer(intent, session.customer_id, failed)
@@ -299,9 +306,25 @@ class Conversation:
 
     async def _set_failed(self, session: Session, failed: int) -> int:
         if failed != session.failed_attempts:
-            await self.sessions.update(session.session_id, failed_attempts=failed)
-            session.failed_attempts = failed
+            await self._update(session, failed_attempts=failed)
         return failed
+
+    async def _count_answer(self, decision: str) -> None:
+        writes = current_writes.get()
+        if writes is None:
+            await self.stats.count_answer(decision)
+        else:
+            writes.count_answer(decision)
+
+    async def _update(self, session: Session, **values: Any) -> None:
+        """Session fields that do not change its state: set on `session` now, written with the turn's reply."""
+        for name, value in values.items():
+            setattr(session, name, value)
+        writes = current_writes.get()
+        if writes is None:
+            await self.sessions.update(session.session_id, **values)
+        else:
+            writes.update(session.session_id, **values)
 
     async def _flow_turn(self, session: Session, text: str, intent: Intent, ctx: TurnContext, trace: Trace,
                          prefix: str = "", *, repeated: bool = False) -> TurnResult:
@@ -316,8 +339,7 @@ class Conversation:
                                   "flow_updated_at": time.time()}
         failed = session.failed_attempts + 1 if step.failed else (0 if step.resolved else session.failed_attempts)
         values["failed_attempts"] = failed
-        await self.sessions.update(session.session_id, **values)
-        session.flow, session.slots, session.failed_attempts = values["flow"], values["slots"], failed
+        await self._update(session, **values)
         if step.failed:
             ctx.note_unanswered(text)
             escalation = self.policy.after_no_answer(intent, session.customer_id, failed)
@@ -329,21 +351,23 @@ class Conversation:
                                  sources=[{"order": step.order}] if step.order else [])
 
     async def _end_flow(self, session: Session) -> None:
-        await self.sessions.update(session.session_id, flow="", slots={})
-        session.flow, session.slots = "", {}
+        await self._update(session, flow="", slots={})
 
     async def _reply(self, session: Session, text: str, intent: Intent, decision: str, *,
                      sources: list[dict[str, Any]] | None = None, suggestions: list[str] | None = None,
                      counted: str = "") -> TurnResult:
-        """`counted`: an answer decision to add to the desk stats in the same round trip."""
-        also = (lambda pipe: DeskStats.count_answer_in(pipe, counted)) if counted else None
-        await self.sessions.append(session.session_id, "assistant", text, also=also)
+        """`counted`: an answer decision to add to the desk stats. The turn's other writes go in the same round trip."""
+        if counted:
+            await self._count_answer(counted)
+        writes = current_writes.get()
+        await self.sessions.append(session.session_id, "assistant", text, also=writes.queued if writes else None)
         return TurnResult(session, text, intent.name, decision, sources=sources or [], suggestions=suggestions or [])
 
     # -- clicks and feedback ------------------------------------------------------------------------------
 
     async def _choose(self, session: Session, option_key: str, label: str, trace: Trace) -> TurnResult:
         ctx = await self.contexts.load(session.session_id)
+        _keep_context(session, ctx)
         option = next((o for o in ctx.offer.get("options", []) if o.get("key") == option_key), None)
         if option is None or session.with_human:
             # A button of an older card: its label is a question like any other.
@@ -355,7 +379,6 @@ class Conversation:
         intent = Intent("faq", urgent=ctx.urgent)
         if candidate is None:  # the entry was deleted since the card was shown
             ctx.offer = {}
-            await self.contexts.save(session.session_id, ctx, customer_id=session.customer_id)
             return await self._reply(session, t("no_answer", session.language), intent, "no_answer")
         wording = str(ctx.offer.get("wording", ""))
         deadline = asyncio.get_running_loop().time() + self.turn_budget_s
@@ -367,7 +390,6 @@ class Conversation:
         ctx.answered = {"wording": wording, "entry": option, "alternatives": others, "at": time.time()}
         ctx.offer = {}
         ctx.set_topic(str(option.get("question") or option.get("label") or wording))
-        await self.contexts.save(session.session_id, ctx, customer_id=session.customer_id)
         await self._set_failed(session, 0)
         result = await self._reply(session, answer.text, intent, "answer", sources=answer.sources, counted="answer")
         result.entry = option
@@ -375,6 +397,7 @@ class Conversation:
 
     async def _feedback(self, session: Session, helpful: bool, trace: Trace) -> TurnResult:
         ctx = await self.contexts.load(session.session_id)
+        _keep_context(session, ctx)
         entry, wording = ctx.answered.get("entry") or {}, str(ctx.answered.get("wording", ""))
         intent = Intent("faq", urgent=ctx.urgent)
         await self.sessions.append(session.session_id, "user", "[反馈] 已解决" if helpful else "[反馈] 没有帮助",
@@ -394,10 +417,8 @@ class Conversation:
             escalation = Escalation("failed_answers", self.policy.priority(intent, session.customer_id,
                                                                           "failed_answers"))
         if escalation is not None:
-            await self.contexts.save(session.session_id, ctx, customer_id=session.customer_id)
             return await self.escalate(session, escalation, intent="faq", trace=trace)
         ctx.offer = {"wording": wording, "options": alternatives, "at": time.time()}
-        await self.contexts.save(session.session_id, ctx, customer_id=session.customer_id)
         result = await self._reply(session, t("did_you_mean_other", session.language), intent, "suggest",
                                    suggestions=[str(o.get("label", "")) for o in alternatives])
         result.options = alternatives
@@ -424,7 +445,9 @@ class Conversation:
     async def escalate(self, session: Session, escalation: Escalation, *, intent: str = "",
                        trace: Trace | None = None) -> TurnResult:
         """Hand the session to the agents: pending state, the customer told, the agent group alerted."""
-        history = await self.sessions.history(session.session_id)
+        writes = current_writes.get()
+        # The turn's pending writes land before the state changes, with the history read.
+        history = await self.sessions.history(session.session_id, also=writes.queued if writes else None)
         summary = summarize(history)
         try:
             session = await self.sessions.transition(
@@ -435,12 +458,15 @@ class Conversation:
             log.info("conversation.escalation_skipped", reason=exc.reason)
             return TurnResult(session, "", intent or session.intent, "relayed")
         ESCALATIONS.labels(escalation.reason, escalation.priority).inc()
-        await self.stats.count("escalations")
+        if writes is None:
+            await self.stats.count("escalations")
+        else:
+            writes.count("escalations")
         lang = session.language or self.language
         reply = t(_HANDOVER_TEXT.get(escalation.reason, "handover_failed"), lang)
         if not self.hours.is_open():
             reply += "\n" + t("agents_away", lang, when=self.hours.next_open().strftime("%m-%d %H:%M"))
-        await self.sessions.append(session.session_id, "assistant", reply)
+        await self.sessions.append(session.session_id, "assistant", reply, also=writes.queued if writes else None)
         started = time.perf_counter()
         await self.notifiers.escalated(session, history)
         if trace is not None:
@@ -449,6 +475,12 @@ class Conversation:
         log.info("conversation.escalated", session_id=session.session_id, reason=escalation.reason,
                  priority=escalation.priority, summary=mask_text(summary))
         return TurnResult(session, reply, intent or session.intent, "handover", escalation=escalation)
+
+
+def _keep_context(session: Session, ctx: TurnContext) -> None:
+    writes = current_writes.get()
+    if writes is not None:
+        writes.keep_context(session.session_id, ctx, session.customer_id)
 
 
 def _interleave(first: list[dict[str, Any]], second: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:

@@ -238,13 +238,16 @@ class SessionStore:
 
     async def update(self, session_id: str, **values: Any) -> None:
         """Plain field updates that do not change the state (counters, intent, slots, card ids)."""
-        values["updated_at"] = time.time()
-        key = self._key(session_id)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=_encode(values))
-            pipe.expire(key, self.ttl_s)
-            pipe.expire(self._history_key(session_id), self.ttl_s)
+            self.queue_update(pipe, session_id, values)
             await pipe.execute()
+
+    def queue_update(self, pipe: Any, session_id: str, values: dict[str, Any]) -> None:
+        """The same update, queued on a pipeline the caller executes (desk/turn_writes.py)."""
+        key = self._key(session_id)
+        pipe.hset(key, mapping=_encode({**values, "updated_at": time.time()}))
+        pipe.expire(key, self.ttl_s)
+        pipe.expire(self._history_key(session_id), self.ttl_s)
 
     async def transition(self, session_id: str, to: str, *, from_states: Iterable[str] | None = None,
                          held_by: str = "", **values: Any) -> Session:
@@ -291,9 +294,11 @@ class SessionStore:
     # -- history ------------------------------------------------------------------------------------------
 
     async def append(self, session_id: str, role: str, content: str, *, read_back: int = 0,
-                     also: Callable[[Any], None] | None = None, **extra: Any) -> list[dict[str, Any]]:
+                     also: Callable[[Any], None] | None = None, also_results: list[Any] | None = None,
+                     **extra: Any) -> list[dict[str, Any]]:
         """Add to the history (masked) in one round trip; `read_back` > 0 returns that many last entries after it,
-        `also` adds more commands (counters) to the same pipeline."""
+        `also` adds more commands (the turn's other reads and writes) to the same pipeline; `also_results`, when
+        given, receives their replies."""
         entry = json.dumps({"role": role, "content": mask_text(content), "ts": round(time.time(), 3),
                             **mask_value(extra)}, ensure_ascii=False)
         key = self._history_key(session_id)
@@ -304,17 +309,29 @@ class SessionStore:
             pipe.expire(key, self.ttl_s)
             if read_back:
                 pipe.lrange(key, -read_back, -1)
-            if also is not None:
-                also(pipe)
             if phones:  # DESK_REVEAL_PHONE: the customer's own numbers, for an agent to reveal on demand
                 pipe.sadd(self._contact_key(session_id), *phones)
                 pipe.expire(self._contact_key(session_id), self.ttl_s)
+            own = len(pipe)
+            if also is not None:
+                also(pipe)
             results = await pipe.execute()
+        if also_results is not None:
+            also_results.extend(results[own:])
         return [json.loads(item) for item in results[3]] if read_back else []
 
-    async def history(self, session_id: str, last: int | None = None) -> list[dict[str, Any]]:
+    async def history(self, session_id: str, last: int | None = None, *,
+                      also: Callable[[Any], None] | None = None) -> list[dict[str, Any]]:
+        """The history (the last `last` entries); `also` queues other commands first, in the same round trip."""
         start = -last if last else 0
-        return [json.loads(item) for item in await self.redis.lrange(self._history_key(session_id), start, -1)]
+        if also is None:
+            items = await self.redis.lrange(self._history_key(session_id), start, -1)
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                also(pipe)
+                pipe.lrange(self._history_key(session_id), start, -1)
+                items = (await pipe.execute())[-1]
+        return [json.loads(item) for item in items]
 
     # -- agent side ---------------------------------------------------------------------------------------
 
@@ -334,8 +351,10 @@ class SessionStore:
         return int(await self.redis.zcard(self.pending_key))
 
     async def link_card(self, session_id: str, message_id: str) -> None:
-        await self.update(session_id, card_message_id=message_id)
-        await self.redis.set(self._card_key(message_id), session_id, ex=self.ttl_s)
+        async with self.redis.pipeline(transaction=True) as pipe:  # one round trip on the hand-over's path
+            self.queue_update(pipe, session_id, {"card_message_id": message_id})
+            pipe.set(self._card_key(message_id), session_id, ex=self.ttl_s)
+            await pipe.execute()
 
     async def by_card(self, message_id: str) -> Session | None:
         session_id = await self.redis.get(self._card_key(message_id))

@@ -20,9 +20,13 @@ class DeskStats:
         await self.redis.hincrby(_KEY, f"answers:{decision}", 1)
 
     @staticmethod
+    def count_in(pipe: Any, name: str) -> None:
+        """`count`, queued on a pipeline the caller executes (one round trip for the turn's writes)."""
+        pipe.hincrby(_KEY, name, 1)
+
+    @staticmethod
     def count_answer_in(pipe: Any, decision: str) -> None:
-        """The same count, queued on a pipeline the caller executes (one round trip for the turn's writes)."""
-        pipe.hincrby(_KEY, f"answers:{decision}", 1)
+        DeskStats.count_in(pipe, f"answers:{decision}")
 
     async def add_csat(self, score: int) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
