@@ -2,7 +2,7 @@
 
 A turn changes a few session fields (intent, failed answers, the order flow), counts its decision in the desk
 stats and saves the conversation context. Sent one at a time these were up to four Redis round trips more per
-turn: a cached turn cost 2.6–3.4 ms of server CPU instead of 1.9–2.0 (benchmarks/chat_api.py). Queued here,
+turn: a cached turn cost 2.6–3.4 ms of server CPU instead of 1.9–2.3 (benchmarks/chat_api.py). Queued here,
 they ride on the pipeline that appends the reply to the history (a hand-over's ride on the read of the history
 before its state changes). `Conversation` opens one per turn in a context variable, so two turns running at
 once never share one, and flushes whatever is left when the turn ends, so a turn that ends without a reply (or
