@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -214,6 +215,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         on, _ = await phase(redis.url, data_dir, True, args, queries, None)
     finally:
         redis.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)  # the knowledge base built for this run
     result: dict = {"kb_chunks": chunks, "concurrency": args.concurrency, "seconds_per_phase": args.seconds,
                     "cpu_count": os.cpu_count(), "llm": "none", "embedder": args.embedder,
                     "omp_threads": args.omp_threads, "redis": "redis-server",
