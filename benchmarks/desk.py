@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -79,7 +80,8 @@ async def main() -> None:
     url = await emulator.start()
     agents = [f"ou_agent_{i:02d}" for i in range(args.agents)]
     emulator.create_group(AGENT_CHAT, "客服组", members=agents, names=[f"Agent {i}" for i in range(args.agents)])
-    bot = BotProcess(url, redis.url, tempfile.mkdtemp(prefix="larkdesk-bench-desk-"),
+    data_dir = tempfile.mkdtemp(prefix="larkdesk-bench-desk-")
+    bot = BotProcess(url, redis.url, data_dir,
                      FEISHU_AGENT_CHAT_ID=AGENT_CHAT, DESK_WORKING_HOURS="", FEISHU_APP_QPS="1000",
                      FEISHU_CHAT_QPS="1000")
     bot.start()
@@ -100,6 +102,7 @@ async def main() -> None:
         bot.stop()
         await emulator.stop()
         redis.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
     result = {
         "rounds": args.rounds,
         "agents_clicking": args.agents,

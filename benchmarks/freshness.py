@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -146,6 +147,7 @@ async def main_async(args: argparse.Namespace) -> dict:
     finally:
         await runner.cleanup()
         await emulator.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main() -> None:

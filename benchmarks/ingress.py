@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -207,6 +208,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         redis.stop()
         if milvus is not None:
             milvus.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:
