@@ -30,12 +30,20 @@ def round_trips(monkeypatch) -> RoundTrips:
     original = AbstractConnection.send_packed_command
 
     async def counting(self, command, check_health=True):  # type: ignore[no-untyped-def]
-        if counter.task is not None and asyncio.current_task() is counter.task:
+        if counter.task is not None and asyncio.current_task() is counter.task and not _housekeeping(command):
             counter.count += 1
         return await original(self, command, check_health)
 
     monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
     return counter
+
+
+def _housekeeping(command) -> bool:  # type: ignore[no-untyped-def]
+    """A new pooled connection's handshake or an idle one's health check: the pool's doing, not the turn's."""
+    packed = command.encode() if isinstance(command, str) else command if isinstance(command, bytes) \
+        else b"".join(command)
+    parts = packed.split(b"\r\n", 3)
+    return len(parts) > 2 and parts[2].upper() in (b"PING", b"HELLO", b"CLIENT", b"AUTH", b"SELECT")
 
 
 async def _turn_cost(shop: Shop, round_trips: RoundTrips, session, text: str) -> tuple[str, int]:
