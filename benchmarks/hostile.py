@@ -224,6 +224,22 @@ async def pii_conversation(emulator: Emulator, http, bot: LoggedBot) -> list[str
     return ids
 
 
+async def queue_drained(redis_url: str, timeout_s: float = 60.0) -> float | None:
+    """Seconds until the event stream is empty (None: still not after `timeout_s`)."""
+    import redis.asyncio as aioredis
+
+    started = time.perf_counter()
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        while time.perf_counter() - started < timeout_s:
+            if not await client.exists("larkdesk:events") or await client.xlen("larkdesk:events") == 0:
+                return round(time.perf_counter() - started, 1)
+            await asyncio.sleep(0.2)
+        return None
+    finally:
+        await client.aclose()
+
+
 async def pii_scan(emulator: Emulator, http, bot: LoggedBot, redis_url: str, llm: OpenAIChatServer,
                    session_ids: list[str]) -> dict:
     import redis.asyncio as aioredis
@@ -305,6 +321,9 @@ async def main() -> None:
             result.update({"fuzz_bodies": args.fuzz, "fuzz_status_counts": statuses, "server_5xx": server_5xx,
                            "tracebacks_in_answers": tracebacks,
                            "fuzz_s": round(time.perf_counter() - fuzz_started, 1)})
+            # An event still queued holds the customer's words as sent (it is deleted once handled): what is
+            # checked is what stays stored, so the fuzzed events are worked off first.
+            result["queue_drained_s"] = await queue_drained(redis.url)
             where = await pii_scan(emulator, http, bot, redis.url, llm, session_ids)
             result["unmasked_pii_found"] = sum(v for v in where.values() if isinstance(v, int))
             result["unmasked_pii_by_place"] = where
