@@ -10,8 +10,9 @@ OpenAI-compatible server as the LLM, default limits). Measured, in order:
 2. a legitimate 20,000-row FAQ .xlsx: time to the 202, and the job's progress after `--job-seconds`;
 3. 10,000 seeded hostile bodies (tests/hostile/fuzz.py) at the webhook and the REST API: status counts and 5xx;
 4. a conversation full of phone, ID-card, bank-card numbers and e-mail addresses (Feishu and REST customers, an
-   escalation, a claim, relays) then a scan of Redis, the server's log, REST views, cards and threads in the
-   agent group, and the LLM prompts: `unmasked_pii_found` (target 0).
+   escalation, a claim, relays) then, once the event queue is worked off (`queue_drained_s`: a queued event holds
+   the words as sent), a scan of Redis, the server's log, REST views, cards and threads in the agent group, and
+   the LLM prompts: `unmasked_pii_found` (target 0).
 
     python benchmarks/hostile.py [--fuzz 10000] [--job-seconds 30]
     python benchmarks/hostile.py --quick      # what CI runs: the small bombs, 1,000 fuzz bodies, a 5 s job wait
@@ -34,6 +35,7 @@ import aiohttp
 import psutil
 from _harness import ROOT, BotProcess, RedisServerProcess, percentile, wait_port
 
+from config.settings import Settings
 from emulator import Emulator, EmulatorConfig
 from observability.logging import configure_logging
 from tests.hostile import bombs
@@ -47,6 +49,7 @@ from tests.signing import ENCRYPT_KEY, TOKEN
 AGENT_CHAT = "oc_agents"
 AGENTS = {"ou_agent_ann": "Ann", "ou_agent_bob": "Bob"}
 MB = 1024 * 1024
+QUEUE_STREAM = Settings.model_fields["queue_stream"].default  # the bot process runs with the default
 
 
 class LoggedBot(BotProcess):
@@ -232,7 +235,7 @@ async def queue_drained(redis_url: str, timeout_s: float = 60.0) -> float | None
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
         while time.perf_counter() - started < timeout_s:
-            if not await client.exists("larkdesk:events") or await client.xlen("larkdesk:events") == 0:
+            if await client.xlen(QUEUE_STREAM) == 0:  # 0 for a stream never created too
                 return round(time.perf_counter() - started, 1)
             await asyncio.sleep(0.2)
         return None
